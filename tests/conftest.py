@@ -1,0 +1,15 @@
+"""Shared test configuration: one Hypothesis profile for CI and local runs."""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    deadline=None,
+    derandomize=True,
+    max_examples=int(os.environ.get("NUMRNN_MAX_EXAMPLES", "150")),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.load_profile("ci")
