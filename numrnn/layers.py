@@ -62,7 +62,9 @@ class Linear(Module):
         self.out_features = _positive_int(out_features, "out_features", 0)
         self.dtype = check_dtype(dtype)
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
-        self.register_parameter("weight", _random.uniform(bound, (out_features, in_features), self.dtype))
+        self.register_parameter(
+            "weight", _random.uniform(bound, (out_features, in_features), self.dtype)
+        )
         self.register_parameter(
             "bias", _random.uniform(bound, (out_features,), self.dtype) if bias else None
         )
@@ -142,7 +144,9 @@ class _Elementwise(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         arr = as_array(x)
-        return self._fn(as_float_array(arr, arr.dtype if arr.dtype.kind == "f" else np.float32, "input"))
+        return self._fn(
+            as_float_array(arr, arr.dtype if arr.dtype.kind == "f" else np.float32, "input")
+        )
 
 
 class Identity(_Elementwise):
@@ -181,7 +185,11 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 <= p <= 1:
+        if (
+            isinstance(p, bool)
+            or not isinstance(p, (int, float, np.floating, np.integer))
+            or not 0 <= p <= 1
+        ):
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p!r}")
         self.p = float(p)
         self.inplace = inplace
@@ -208,7 +216,9 @@ class Sequential(Module):
             items = [(str(i), m) for i, m in enumerate(modules)]
         for name, mod in items:
             if not isinstance(mod, Module):
-                raise TypeError(f"Sequential: {name} is not a numrnn Module, got {type(mod).__name__}")
+                raise TypeError(
+                    f"Sequential: {name} is not a numrnn Module, got {type(mod).__name__}"
+                )
             setattr(self, name, mod)
 
     def forward(self, x: Any) -> Any:

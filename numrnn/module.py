@@ -39,7 +39,9 @@ class StateDictError(ValueError):
         self.mismatches = mismatches
         lines = [f"Error(s) in loading state_dict for {owner}:"]
         if missing_keys:
-            lines.append("Missing key(s) in state_dict: " + ", ".join(map(repr, missing_keys)) + ".")
+            lines.append(
+                "Missing key(s) in state_dict: " + ", ".join(map(repr, missing_keys)) + "."
+            )
         if unexpected_keys:
             lines.append(
                 "Unexpected key(s) in state_dict: " + ", ".join(map(repr, unexpected_keys)) + "."
@@ -256,7 +258,9 @@ class Module:
         """Every parameter by torch's key, in torch's order (the arrays themselves, read-only)."""
         return OrderedDict((key, mod._parameters[name]) for key, mod, name in self._slots())
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
         """Copy parameters from ``state_dict`` (torch's keys; arrays, lists or torch tensors).
 
         Values are copied and cast to each parameter's dtype. With ``strict=True``
@@ -265,7 +269,9 @@ class Module:
         modified unless the whole load succeeds.
         """
         if not isinstance(state_dict, Mapping):
-            raise TypeError(f"state_dict must be a mapping of key to array, got {type(state_dict).__name__}")
+            raise TypeError(
+                f"state_dict must be a mapping of key to array, got {type(state_dict).__name__}"
+            )
         slots = self._slots()
         own = {key for key, _, _ in slots}
         missing = [key for key, _, _ in slots if key not in state_dict]

@@ -200,14 +200,19 @@ class RNNBase(Module):
         def build() -> list[list[Any]]:
             p = self._parameters
             return [
-                [_prepare(self.mode, p, f"_l{k}{sfx}") for sfx in ("", "_reverse")[: self._num_directions]]
+                [
+                    _prepare(self.mode, p, f"_l{k}{sfx}")
+                    for sfx in ("", "_reverse")[: self._num_directions]
+                ]
                 for k in range(self.num_layers)
             ]
 
         return self._derived(build)
 
     # -- checking ----------------------------------------------------------------
-    def _state(self, value: Any, name: str, expected: tuple[int, ...], unbatched: bool) -> np.ndarray:
+    def _state(
+        self, value: Any, name: str, expected: tuple[int, ...], unbatched: bool
+    ) -> np.ndarray:
         if value is None:
             return np.zeros(expected, dtype=self.dtype)
         arr = as_float_array(value, self.dtype, name)
@@ -218,7 +223,9 @@ class RNNBase(Module):
                 f"{self._name}: for {kind} input, {name} should also be {want}-D, got {describe(arr)}"
             )
         if arr.shape != expected:
-            raise ValueError(f"{self._name}: expected {name} of shape {expected}, got {tuple(arr.shape)}")
+            raise ValueError(
+                f"{self._name}: expected {name} of shape {expected}, got {tuple(arr.shape)}"
+            )
         return arr
 
     def _initial_states(
@@ -268,7 +275,9 @@ class RNNBase(Module):
             x = x.transpose(1, 0, 2)  # [T, N, D] view; chunks are made contiguous when projected
         T, N, _ = x.shape
         if T == 0:
-            raise ValueError(f"{self._name}: input has a sequence length of 0; at least 1 step is needed")
+            raise ValueError(
+                f"{self._name}: input has a sequence length of 0; at least 1 step is needed"
+            )
         h0, c0 = self._initial_states(hx, N, unbatched)
         out, h_n, c_n = self._run_layers(
             x, h0, c0, lambda inp, k: np.empty((T, N, inp), dtype=self.dtype), _run_padded
@@ -290,8 +299,14 @@ class RNNBase(Module):
             for d, w in enumerate(layer):
                 i = k * dirs + d
                 h, c = run(
-                    self.mode, w, x, out[..., d * P : (d + 1) * P], *extra, h0[i],
-                    None if c0 is None else c0[i], d == 1,
+                    self.mode,
+                    w,
+                    x,
+                    out[..., d * P : (d + 1) * P],
+                    *extra,
+                    h0[i],
+                    None if c0 is None else c0[i],
+                    d == 1,
                 )
                 h_n[i] = h
                 if c is not None:
@@ -367,19 +382,23 @@ _SHAPES_DOC = """
 
 
 class RNN(RNNBase):
-    """Elman RNN, ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` — ``torch.nn.RNN``.
+    (
+        """Elman RNN, ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` — ``torch.nn.RNN``.
 
     ``act`` is ``tanh`` or ``relu`` (``nonlinearity``). Call ``rnn(input, hx=None)``
     → ``(output, h_n)``; ``hx`` is ``[L·dirs, N, H]`` (zeros when omitted).
     Parameters: ``weight_ih_l{k}{_reverse}`` ``[H, D or dirs·H]``,
     ``weight_hh_l{k}{_reverse}`` ``[H, H]``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` ``[H]``.
-    """ + _SHAPES_DOC + """
+    """
+        + _SHAPES_DOC
+        + """
     >>> import numrnn as nn
     >>> rnn = nn.RNN(3, 5, batch_first=True)
     >>> out, h_n = rnn(np.zeros((2, 10, 3), np.float32))
     >>> out.shape, h_n.shape
     ((2, 10, 5), (1, 2, 5))
     """
+    )
 
     _name = "RNN"
 
@@ -396,17 +415,26 @@ class RNN(RNNBase):
         dtype: Any = np.float32,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh' or 'relu'.")
+            raise ValueError(
+                f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh' or 'relu'."
+            )
         super().__init__(
             "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
             dtype=dtype,
         )
         self.nonlinearity = nonlinearity
 
 
 class LSTM(RNNBase):
-    """Long short-term memory — ``torch.nn.LSTM``.
+    (
+        """Long short-term memory — ``torch.nn.LSTM``.
 
     Gates in torch's order ``i|f|g|o``::
 
@@ -416,9 +444,12 @@ class LSTM(RNNBase):
     Call ``lstm(input, hx=None)`` → ``(output, (h_n, c_n))``; ``hx = (h_0, c_0)`` with
     ``h_0`` ``[L·dirs, N, P]`` and ``c_0`` ``[L·dirs, N, H]``. Parameters as RNN with
     4H rows, plus ``weight_hr_l{k}{_reverse}`` ``[P, H]`` when ``proj_size > 0``.
-    """ + _SHAPES_DOC + """
+    """
+        + _SHAPES_DOC
+        + """
     - ``c_n``: ``[L·dirs, N, H]`` (``[L·dirs, H]`` unbatched).
     """
+    )
 
     _name = "LSTM"
 
@@ -435,13 +466,22 @@ class LSTM(RNNBase):
         dtype: Any = np.float32,
     ) -> None:
         super().__init__(
-            "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, proj_size, dtype,
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            dtype,
         )
 
 
 class GRU(RNNBase):
-    """Gated recurrent unit — ``torch.nn.GRU``.
+    (
+        """Gated recurrent unit — ``torch.nn.GRU``.
 
     Gates in torch's order ``r|z|n``::
 
@@ -449,7 +489,9 @@ class GRU(RNNBase):
         n = tanh(x W_in^T + b_in + r ⊙ (h W_hn^T + b_hn));  h' = (1 − z) ⊙ n + z ⊙ h
 
     Call ``gru(input, hx=None)`` → ``(output, h_n)``. Parameters as RNN with 3H rows.
-    """ + _SHAPES_DOC
+    """
+        + _SHAPES_DOC
+    )
 
     _name = "GRU"
 
@@ -465,8 +507,16 @@ class GRU(RNNBase):
         dtype: Any = np.float32,
     ) -> None:
         super().__init__(
-            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, 0, dtype,
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            dtype,
         )
 
 
@@ -521,11 +571,15 @@ class _CellBase(Module):
                 continue
             arr = as_float_array(value, self.dtype, name)
             if arr.shape != shape:
-                raise ValueError(f"{self._name}: expected {name} of shape {shape}, got {tuple(arr.shape)}")
+                raise ValueError(
+                    f"{self._name}: expected {name} of shape {shape}, got {tuple(arr.shape)}"
+                )
             arrays.append(arr.reshape(N, self.hidden_size))
         w = self._derived(lambda: _prepare(self._mode, self._parameters, ""))
         out = np.empty((1, N, self.hidden_size), dtype=self.dtype)
-        h, c = _run_padded(self._mode, w, x, out, arrays[0], arrays[1] if n_states == 2 else None, False)
+        h, c = _run_padded(
+            self._mode, w, x, out, arrays[0], arrays[1] if n_states == 2 else None, False
+        )
         result = (h,) if c is None else (h, c)
         return tuple(r[0] for r in result) if unbatched else result
 
@@ -556,7 +610,9 @@ class RNNCell(_CellBase):
         dtype: Any = np.float32,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh' or 'relu'.")
+            raise ValueError(
+                f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh' or 'relu'."
+            )
         object.__setattr__(self, "_mode", "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU")
         object.__setattr__(self, "nonlinearity", nonlinearity)
         super().__init__(input_size, hidden_size, bias, dtype)
@@ -576,7 +632,9 @@ class LSTMCell(_CellBase):
     _name = "LSTMCell"
     _mode = "LSTM"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = np.float32) -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = np.float32
+    ) -> None:
         super().__init__(input_size, hidden_size, bias, dtype)
 
     def forward(self, input: Any, hx: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -594,7 +652,9 @@ class GRUCell(_CellBase):
     _name = "GRUCell"
     _mode = "GRU"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = np.float32) -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = np.float32
+    ) -> None:
         super().__init__(input_size, hidden_size, bias, dtype)
 
     def forward(self, input: Any, hx: Any = None) -> np.ndarray:
