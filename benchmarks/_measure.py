@@ -1,0 +1,65 @@
+"""Measure one (family, cell): build the peers, time them interleaved, derive the figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from _bars import row_checks, verdict
+from _grid import Cell, flops
+from _peers import Skip, build
+from _timing import interleaved_medians
+
+# Seconds of interleaved rounds per cell (all peers together), and repeat limits.
+FULL = {"budget_s": 6.0, "min_repeats": 5, "max_repeats": 200}
+QUICK = {"budget_s": 0.4, "min_repeats": 3, "max_repeats": 15}
+
+
+def measure(
+    family: str,
+    cell: Cell,
+    *,
+    threads: int,
+    workdir: Path,
+    with_ort: bool,
+    gemm_gflops: float,
+    quick: bool,
+) -> dict[str, Any]:
+    """One table row: medians, ratios, GFLOP/s, share of GEMM peak, µs per step, max diff.
+
+    Raises `Skip` when numrnn lacks the family.
+    """
+    peers = build(family, cell, threads, workdir, with_ort)
+    with torch.inference_mode():
+        timed = interleaved_medians(peers.runs, **(QUICK if quick else FULL))
+    work = flops(family, cell)
+    median = {name: t["median_s"] for name, t in timed.items()}
+    ours = median["numrnn"]
+    ort = median.get("onnxruntime")
+    row: dict[str, Any] = {
+        "family": family,
+        "cell": cell.name,
+        "shape": cell.as_dict(),
+        "flops": work,
+        "timings": timed,
+        "numrnn_ms": ours * 1e3,
+        "torch_ms": median["torch"] * 1e3,
+        "ort_ms": ort * 1e3 if ort is not None else None,
+        "vs_torch": ours / median["torch"],
+        "vs_ort": ours / ort if ort is not None else None,
+        "gflops": work / ours / 1e9,
+        "gflops_by_engine": {name: work / t / 1e9 for name, t in median.items()},
+        "gemm_share": work / ours / 1e9 / gemm_gflops,
+        "us_per_step": ours / cell.steps * 1e6,
+        "us_per_step_by_engine": {name: t / cell.steps * 1e6 for name, t in median.items()},
+        "max_diff": peers.max_diff["numrnn"],
+        "ort_max_diff": peers.max_diff.get("onnxruntime"),
+        "notes": peers.notes,
+    }
+    row["checks"] = row_checks(row)
+    row["verdict"] = verdict(row["checks"])
+    return row
+
+
+__all__ = ["measure", "Skip"]
