@@ -76,7 +76,8 @@ class Linear(Module):
             raise ValueError(
                 f"Linear: input.shape[-1] must equal in_features. Expected {self.in_features}, got {got}"
             )
-        y = np.matmul(x, self.weight.T)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf propagate, as in torch
+            y = np.matmul(x, self.weight.T)
         if self.bias is not None:
             y += self.bias
         return y
@@ -150,12 +151,12 @@ class _Elementwise(Module):
 
 
 class Identity(_Elementwise):
-    """Returns its input unchanged — ``torch.nn.Identity``."""
+    """Returns its (float) input unchanged — ``torch.nn.Identity``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 
-    def forward(self, x: Any) -> Any:
+    def _fn(self, x: np.ndarray) -> np.ndarray:
         return x
 
 
@@ -180,7 +181,7 @@ class Sigmoid(_Elementwise):
         return sigmoid(x)
 
 
-class Dropout(Module):
+class Dropout(_Elementwise):
     """``torch.nn.Dropout`` at inference: the identity. ``p`` is validated and kept."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
@@ -194,7 +195,7 @@ class Dropout(Module):
         self.p = float(p)
         self.inplace = inplace
 
-    def forward(self, x: Any) -> Any:
+    def _fn(self, x: np.ndarray) -> np.ndarray:
         return x
 
     def extra_repr(self) -> str:

@@ -247,11 +247,18 @@ class Module:
     # -- state dicts -----------------------------------------------------------
     def _slots(self) -> list[tuple[str, Module, str]]:
         """``(full key, owning module, local name)`` for every present parameter, torch's order."""
+        # Unlike named_modules, no de-duplication: a shared child appears under each
+        # of its names, as in torch's state_dict.
         slots = []
-        for mod_name, mod in self.named_modules():
+
+        def walk(mod: Module, pre: str) -> None:
             for name, arr in mod._parameters.items():
                 if arr is not None:
-                    slots.append((f"{mod_name}.{name}" if mod_name else name, mod, name))
+                    slots.append((pre + name, mod, name))
+            for name, child in mod.named_children():
+                walk(child, f"{pre}{name}.")
+
+        walk(self, "")
         return slots
 
     def state_dict(self) -> OrderedDict[str, np.ndarray]:

@@ -73,11 +73,13 @@ def _prepare(mode: str, p: dict[str, np.ndarray | None], sfx: str) -> Any:
 
 
 def _scan(mode: str, steps: Any, w: Any, h0: np.ndarray, c0: np.ndarray | None):
-    if mode == "LSTM":
-        return kernels.lstm_scan(steps, w, h0, c0)
-    if mode == "GRU":
-        return kernels.gru_scan(steps, w, h0), None
-    return kernels.rnn_scan(steps, w, h0), None
+    # NaN and inf propagate silently, as in torch (steps project lazily, so this covers it too).
+    with np.errstate(invalid="ignore", over="ignore"):
+        if mode == "LSTM":
+            return kernels.lstm_scan(steps, w, h0, c0)
+        if mode == "GRU":
+            return kernels.gru_scan(steps, w, h0), None
+        return kernels.rnn_scan(steps, w, h0), None
 
 
 def _chunks(T: int, step_bytes: int, reverse: bool) -> list[tuple[int, int]]:
