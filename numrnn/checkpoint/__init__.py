@@ -1,0 +1,177 @@
+"""Checkpoints without torch: load and save .pt (zip and legacy), safetensors, npz.
+
+``load`` detects the format from the bytes and returns the stored object with
+every tensor as a NumPy array; nothing in the file is ever executed (see
+``_unpickler``). ``save`` writes a dict of arrays in any of the formats.
+
+>>> import numpy as np, numrnn
+>>> numrnn.save({"w": np.ones((2, 3), np.float32)}, "w.safetensors")  # doctest: +SKIP
+>>> numrnn.load("w.safetensors")["w"].shape                          # doctest: +SKIP
+(2, 3)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import IO, Any, Union
+
+import numpy as np
+
+from ._errors import CheckpointError, UnsafeCheckpointError
+from ._source import Source, open_source
+from ._state import flatten_tensors, state_dict_from
+from ._unpickler import StandIn, Unpickler
+from ._zip import is_zip, read_directory
+from .npz import is_npy, is_npz, load_npy, load_npz, save_npz
+from .safetensors import is_safetensors, load_safetensors, save_safetensors
+from .torch_legacy import is_legacy, load_torch_legacy
+from .torch_zip import find_root, load_torch_zip, save_torch_zip
+
+__all__ = ["load", "save", "detect_format", "state_dict_from", "flatten_tensors",
+           "CheckpointError", "UnsafeCheckpointError", "StandIn", "FORMATS"]
+
+PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
+
+# format name -> file-name suffixes that select it in ``save``
+FORMATS: dict[str, tuple[str, ...]] = {
+    "torch": (".pt", ".pth", ".bin", ".ckpt"),
+    "safetensors": (".safetensors",),
+    "npz": (".npz",),
+}
+
+
+def load(f: PathOrFile, *, mmap: bool = False) -> Any:
+    """Load a checkpoint; every tensor becomes an ``np.ndarray``.
+
+    Reads torch zip (torch >= 1.6) and legacy files, safetensors, ``.npz`` and
+    ``.npy``; the format comes from the bytes, not the name. Containers keep
+    their types; whole pickled modules become inert :class:`StandIn` objects
+    (see :func:`state_dict_from`). bfloat16 becomes float32 (exact).
+
+    Args:
+        f: a path, or a binary file object read from its current position.
+        mmap: memory-map uncompressed tensors (read-only) instead of reading them.
+            Tensors that need converting (bfloat16, big-endian) are still read.
+
+    Raises:
+        UnsafeCheckpointError: a pickle names a global outside the allow-list.
+        CheckpointError: anything malformed, truncated or inconsistent -- no other
+            exception leaves ``load`` whatever the bytes.
+    """
+    source = open_source(f, mmap_mode=mmap)
+    try:
+        return _load(source)
+    except CheckpointError:
+        raise
+    except RecursionError:
+        raise CheckpointError("checkpoint nests too deeply") from None
+    except MemoryError:
+        raise CheckpointError("checkpoint needs more memory than is available") from None
+    except Exception as error:  # any other failure on hostile bytes is still malformed
+        raise CheckpointError(f"malformed checkpoint ({type(error).__name__}: {error})") from None
+
+
+def detect_format(source: Source) -> str:
+    """One of 'torch', 'torch-legacy', 'safetensors', 'npz', 'npy', 'pickle'."""
+    if is_zip(source):
+        entries = read_directory(source)
+        if find_root(entries) is not None:
+            return "torch"
+        if is_npz(entries):
+            return "npz"
+        raise CheckpointError("zip archive is neither a torch checkpoint (no data.pkl) "
+                              "nor an .npz (not only .npy entries)")
+    if is_npy(source):
+        return "npy"
+    if is_legacy(source):
+        return "torch-legacy"
+    if is_safetensors(source):
+        return "safetensors"
+    if len(source) and source.bytes(0, 1) == b"\x80":
+        return "pickle"
+    raise CheckpointError("unrecognised checkpoint format: not a torch zip or legacy file, "
+                          "safetensors, .npz or .npy")
+
+
+def _load(source: Source) -> Any:
+    kind = detect_format(source)
+    if kind in ("torch", "npz"):
+        entries = read_directory(source)
+        if kind == "npz":
+            return load_npz(source, entries)
+        return load_torch_zip(source, entries, find_root(entries) or "")
+    if kind == "npy":
+        return load_npy(source)
+    if kind == "torch-legacy":
+        return load_torch_legacy(source)
+    if kind == "safetensors":
+        return load_safetensors(source)
+    return Unpickler(source.data).load()  # a bare pickle, read just as safely
+
+
+def save(obj: Any, f: PathOrFile, *, format: str | None = None) -> None:
+    """Save arrays as safetensors, npz, or a torch zip checkpoint.
+
+    Args:
+        obj: for safetensors and npz a flat mapping ``{name: array}``; for torch,
+            also nested dicts, lists, tuples and plain values (like ``torch.save``).
+            A loaded whole module is saved as its state dict.
+        f: a path or a binary file object.
+        format: 'safetensors', 'npz' or 'torch'; by default from the suffix of ``f``
+            (``.safetensors``, ``.npz``, ``.pt``/``.pth``).
+
+    The torch file reads back exactly with ``torch.load(f, weights_only=True)``.
+    """
+    kind = format if format is not None else _format_from_name(f)
+    if kind not in FORMATS:
+        raise ValueError(f"unknown checkpoint format {kind!r}; expected one of "
+                         f"{', '.join(FORMATS)}")
+    if isinstance(obj, StandIn):
+        obj = state_dict_from(obj)
+    if kind == "torch":
+        obj = _arrays_in(obj)
+    else:
+        if not isinstance(obj, Mapping):
+            raise TypeError(f"{kind} stores a flat mapping of arrays, got {type(obj).__name__}")
+        obj = {name: _as_array(name, value) for name, value in obj.items()}
+    writer = {"torch": save_torch_zip, "safetensors": save_safetensors, "npz": save_npz}[kind]
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "wb") as handle:
+            writer(obj, handle)
+    else:
+        writer(obj, f)
+
+
+def _format_from_name(f: PathOrFile) -> str:
+    name = os.fspath(f) if isinstance(f, (str, os.PathLike)) else getattr(f, "name", "")
+    suffix = os.path.splitext(str(name))[1].lower()
+    for kind, suffixes in FORMATS.items():
+        if suffix in suffixes:
+            return kind
+    raise ValueError(f"cannot tell the checkpoint format from the name {str(name)!r}; "
+                     f"pass format= one of {', '.join(FORMATS)}")
+
+
+def _as_array(name: Any, value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        array = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
+    except Exception as error:
+        raise TypeError(f"{name!r} is not an array: {error}") from None
+    if array.dtype.hasobject:
+        raise TypeError(f"{name!r} is not a numeric array (got {type(value).__name__})")
+    return array
+
+
+def _arrays_in(obj: Any) -> Any:
+    """Convert array-likes (torch tensors) in containers for the torch writer."""
+    if hasattr(obj, "detach") and hasattr(obj, "numpy"):
+        return _as_array("tensor", obj)
+    if isinstance(obj, dict):
+        converted = {k: _arrays_in(v) for k, v in obj.items()}
+        return type(obj)(converted) if isinstance(obj, type(converted)) else converted
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_arrays_in(v) for v in obj)
+    return obj
