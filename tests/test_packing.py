@@ -17,8 +17,11 @@ from hypothesis import strategies as st
 
 from numrnn.packing import (
     PackedSequence,
+    _as_packed,
+    _lengths_from_batch_sizes,
     _libstdcxx_sort_descending,
     _packed_offsets,
+    _permute_hidden,
     _sort_descending,
     pack_padded_sequence,
     pack_sequence,
@@ -364,3 +367,17 @@ def test_unsorted_error_message_matches_torch_advice():
     with pytest.raises(ValueError, match="enforce_sorted=False") as info:
         pack_padded_sequence(X, [2, 3, 1])
     assert "[2 3 1]" in str(info.value)
+
+
+def test_layer_helpers():
+    t = tr.pack_sequence([torch.ones(2, 3), torch.ones(4, 3)], enforce_sorted=False)
+    ours = _as_packed(t)
+    assert isinstance(ours, PackedSequence)
+    assert_same_packed(ours, t)
+    assert _as_packed(ours) is ours
+    assert _as_packed(np.zeros((3, 2))) is None
+    assert _as_packed((np.zeros(3), np.array([2, 1]))) is None
+    hx = np.arange(2 * 3 * 1).reshape(2, 3, 1)
+    assert _permute_hidden(hx, None) is hx
+    assert_same_array(_permute_hidden(hx, np.array([2, 0, 1])), hx[:, [2, 0, 1]])
+    assert_same_array(_lengths_from_batch_sizes(np.array([3, 2, 2, 1])), np.array([4, 3, 1]))
