@@ -41,6 +41,7 @@ __all__ = [
     "prepare_lstm",
     "prepare_gru",
     "project",
+    "split_input",
     "rnn_scan",
     "lstm_scan",
     "gru_scan",
@@ -126,6 +127,17 @@ def project(x: np.ndarray, w_t: np.ndarray, b: np.ndarray | None, out: np.ndarra
     return out
 
 
+def split_input(w: RNNWeights | LSTMWeights | GRUWeights, xp: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The projected input as the scan reads it: GRU's r|z and n parts apart, [..., 2H] and [..., H].
+
+    Split once per chunk, so no step slices its input.
+    """
+    if isinstance(w, GRUWeights):
+        H2 = w.w_hh_t.shape[1] * 2 // 3
+        return xp[..., :H2], xp[..., H2:]
+    return (xp,)
+
+
 def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray) -> np.ndarray:
     """Elman recurrence ``h' = act(xt + h W_hh^T)`` over ``steps``; returns the final S [N, H]."""
     S = h0.copy()
@@ -137,7 +149,7 @@ def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray) -> np.ndarray:
         if n != m:  # packed: rows leave (forward) or join (reverse) the batch
             S[:m] = h
             h, m = S[:n], n
-        np.matmul(h, w_hh_t, out=ot)  # [n, H] @ [H, H] -> [n, H]
+        np.dot(h, w_hh_t, out=ot)  # [n, H] @ [H, H] -> [n, H]; dot: least overhead on small operands
         np.add(ot, xt, out=ot)
         if act is None:
             np.tanh(ot, out=ot)
@@ -173,9 +185,10 @@ def lstm_scan(
             b = buf[:m]
             gates, sig, if_, gc = b[:, : 4 * H], b[:, : 3 * H], b[:, : 2 * H], b[:, 3 * H :]
             o, c = b[:, 2 * H : 3 * H], b[:, 4 * H :]
+            mm = np.dot if gates.flags.c_contiguous else np.matmul  # dot wants a contiguous out
             p = prod[:m]
             ig, fc, t = p[:, :H], p[:, H:], tc[:m]
-        np.matmul(h, w_hh_t, out=gates)  # [n, P] @ [P, 4H] -> [n, 4H]
+        mm(h, w_hh_t, out=gates)  # [n, P] @ [P, 4H] -> [n, 4H]
         np.add(gates, xt, out=gates)
         np.tanh(gates, out=gates)  # tanh(g) and, from ½-scaled a, tanh(a/2)
         np.multiply(sig, 0.5, out=sig)
@@ -187,22 +200,22 @@ def lstm_scan(
             np.multiply(o, t, out=ot)  # h' = σ(o) ⊙ tanh(c')
         else:
             np.multiply(o, t, out=t)
-            np.matmul(t, w_hr_t, out=ot)  # [n, H] @ [H, P] -> [n, P]
+            np.dot(t, w_hr_t, out=ot)  # [n, H] @ [H, P] -> [n, P]
         h = ot
     S[:m] = h
     return S, buf[:, 4 * H :].copy()
 
 
-def gru_scan(steps: Steps, w: GRUWeights, h0: np.ndarray) -> np.ndarray:
-    """GRU recurrence over ``steps``; returns the final S [N, H]."""
+def gru_scan(steps: Iterable[tuple[np.ndarray, ...]], w: GRUWeights, h0: np.ndarray) -> np.ndarray:
+    """GRU recurrence over ``steps`` of ``(x_rz, x_n, ot)``; returns the final S [N, H]."""
     S = h0.copy()
     N, H = S.shape
     buf = np.empty((N, 3 * H), dtype=h0.dtype)  # [r z n]
     diff = np.empty((N, H), dtype=h0.dtype)
     w_hh_t, b_hn = w.w_hh_t, w.b_hn
     h, m, b = S, N, None
-    for xt, ot in steps:
-        n = xt.shape[0]
+    for x_rz, x_n, ot in steps:
+        n = ot.shape[0]
         if n != m:
             S[:m] = h
             h, m, b = S[:n], n, None
@@ -210,15 +223,15 @@ def gru_scan(steps: Steps, w: GRUWeights, h0: np.ndarray) -> np.ndarray:
             b = buf[:m]
             rz, r, z, nn = b[:, : 2 * H], b[:, :H], b[:, H : 2 * H], b[:, 2 * H :]
             d = diff[:m]
-        np.matmul(h, w_hh_t, out=b)  # [n, H] @ [H, 3H] -> [n, 3H]
-        np.add(rz, xt[:, : 2 * H], out=rz)
+        np.dot(h, w_hh_t, out=b)  # [n, H] @ [H, 3H] -> [n, 3H]
+        np.add(rz, x_rz, out=rz)
         np.tanh(rz, out=rz)
         np.multiply(rz, 0.5, out=rz)
         np.add(rz, 0.5, out=rz)  # σ(r), σ(z)
         if b_hn is not None:
             np.add(nn, b_hn, out=nn)
         np.multiply(nn, r, out=nn)  # r ⊙ (h W_hn^T + b_hn)
-        np.add(nn, xt[:, 2 * H :], out=nn)
+        np.add(nn, x_n, out=nn)
         np.tanh(nn, out=nn)  # n
         np.subtract(h, nn, out=d)
         np.multiply(d, z, out=d)

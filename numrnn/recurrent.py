@@ -98,10 +98,8 @@ def _run_padded(mode, w, x, out, h0, c0, reverse):
     def steps():
         for t0, t1 in spans:
             xp = kernels.project(x[t0:t1], w.w_ih_t, w.b, xp_buf[: t1 - t0])
-            if reverse:
-                yield from zip(xp[::-1], out[t0:t1][::-1])
-            else:
-                yield from zip(xp, out[t0:t1])
+            parts = (*kernels.split_input(w, xp), out[t0:t1])
+            yield from zip(*(p[::-1] for p in parts) if reverse else parts)
 
     return _scan(mode, steps(), w, h0, c0)
 
@@ -112,8 +110,9 @@ def _run_packed(mode, w, data, out, offsets, h0, c0, reverse):
     G = w.w_ih_t.shape[1]
     xp = np.empty((data.shape[0], G), dtype=data.dtype)
     kernels.project(data[None], w.w_ih_t, w.b, xp[None])
+    parts = (*kernels.split_input(w, xp), out)
     order = range(T - 1, -1, -1) if reverse else range(T)
-    steps = ((xp[offsets[t] : offsets[t + 1]], out[offsets[t] : offsets[t + 1]]) for t in order)
+    steps = (tuple(p[offsets[t] : offsets[t + 1]] for p in parts) for t in order)
     return _scan(mode, steps, w, h0, c0)
 
 
@@ -282,7 +281,7 @@ class RNNBase(Module):
             )
         h0, c0 = self._initial_states(hx, N, unbatched)
         out, h_n, c_n = self._run_layers(
-            x, h0, c0, lambda inp, k: np.empty((T, N, inp), dtype=self.dtype), _run_padded
+            x, h0, c0, lambda dirs: np.empty((dirs, T, N, self._out_size), dtype=self.dtype), _run_padded
         )
         if unbatched:
             out, h_n = out[:, 0], h_n[:, 0]
@@ -293,27 +292,20 @@ class RNNBase(Module):
 
     def _run_layers(self, x, h0, c0, new_out, run, *extra):
         """Every layer and direction; ``run`` is ``_run_padded`` or ``_run_packed``."""
-        P, dirs = self._out_size, self._num_directions
+        dirs = self._num_directions
         h_n = np.empty_like(h0)
         c_n = None if c0 is None else np.empty_like(c0)
         for k, layer in enumerate(self._weights()):
-            out = new_out(dirs * P, k)
+            # One contiguous buffer per direction: every step writes whole rows, which
+            # lets the kernels use np.dot; directions are joined once per layer.
+            out = new_out(dirs)
             for d, w in enumerate(layer):
                 i = k * dirs + d
-                h, c = run(
-                    self.mode,
-                    w,
-                    x,
-                    out[..., d * P : (d + 1) * P],
-                    *extra,
-                    h0[i],
-                    None if c0 is None else c0[i],
-                    d == 1,
-                )
+                h, c = run(self.mode, w, x, out[d], *extra, h0[i], None if c0 is None else c0[i], d == 1)
                 h_n[i] = h
                 if c is not None:
                     c_n[i] = c
-            x = out
+            x = out[0] if dirs == 1 else np.concatenate(out, axis=-1)
         return x, h_n, c_n
 
     def _forward_packed(self, seq: PackedSequence, hx: Any) -> tuple[PackedSequence, Any]:
@@ -340,7 +332,7 @@ class RNNBase(Module):
             data,
             h0,
             c0,
-            lambda inp, k: np.empty((rows, inp), dtype=self.dtype),
+            lambda dirs: np.empty((dirs, rows, self._out_size), dtype=self.dtype),
             _run_packed,
             offsets,
         )
