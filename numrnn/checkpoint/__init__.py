@@ -28,7 +28,7 @@ from .safetensors import is_safetensors, load_safetensors, save_safetensors
 from .torch_legacy import is_legacy, load_torch_legacy
 from .torch_zip import find_root, load_torch_zip, save_torch_zip
 
-__all__ = ["load", "save", "detect_format", "state_dict_from", "flatten_tensors",
+__all__ = ["load", "load_with_format", "save", "detect_format", "state_dict_from", "flatten_tensors",
            "CheckpointError", "UnsafeCheckpointError", "StandIn", "FORMATS"]
 
 PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
@@ -59,6 +59,11 @@ def load(f: PathOrFile, *, mmap: bool = False) -> Any:
         CheckpointError: anything malformed, truncated or inconsistent -- no other
             exception leaves ``load`` whatever the bytes.
     """
+    return load_with_format(f, mmap=mmap)[1]
+
+
+def load_with_format(f: PathOrFile, *, mmap: bool = False) -> tuple[str, Any]:
+    """``load``, also returning the format found (one of ``detect_format``'s names)."""
     source = open_source(f, mmap_mode=mmap)
     try:
         return _load(source)
@@ -94,20 +99,20 @@ def detect_format(source: Source) -> str:
                           "safetensors, .npz or .npy")
 
 
-def _load(source: Source) -> Any:
+def _load(source: Source) -> tuple[str, Any]:
     kind = detect_format(source)
     if kind in ("torch", "npz"):
         entries = read_directory(source)
         if kind == "npz":
-            return load_npz(source, entries)
-        return load_torch_zip(source, entries, find_root(entries) or "")
+            return kind, load_npz(source, entries)
+        return kind, load_torch_zip(source, entries, find_root(entries) or "")
     if kind == "npy":
-        return load_npy(source)
+        return kind, load_npy(source)
     if kind == "torch-legacy":
-        return load_torch_legacy(source)
+        return kind, load_torch_legacy(source)
     if kind == "safetensors":
-        return load_safetensors(source)
-    return Unpickler(source.data).load()  # a bare pickle, read just as safely
+        return kind, load_safetensors(source)
+    return kind, Unpickler(source.data).load()  # a bare pickle, read just as safely
 
 
 def save(obj: Any, f: PathOrFile, *, format: str | None = None) -> None:
