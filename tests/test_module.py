@@ -13,6 +13,13 @@ from _torch_ref import assert_close, numpy_state, randomize_, state_signature, t
 
 import numrnn as nn
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_no_grad():
+    """torch is only the oracle here: no autograd bookkeeping (it is slow)."""
+    with torch.no_grad():
+        yield
+
 # ---------------------------------------------------------------------------------------
 # Models written the way the torch tutorial writes them, once per library. They live at
 # module level so that pickle can find the numrnn classes.

@@ -26,6 +26,13 @@ from hypothesis import strategies as st
 import numrnn as nn
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _torch_no_grad():
+    """torch is only the oracle here: no autograd bookkeeping (it is slow)."""
+    with torch.no_grad():
+        yield
+
+
 def make_input(rng, T, N, D, *, batch_first, unbatched, dtype):
     if unbatched:
         shape = (T, D)

@@ -7,6 +7,7 @@ N = 1 and N > 1 (the notebook's bonus exercise), and with the notebook's own Num
 """
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as tnn
 from _torch_ref import assert_close, randomize_
@@ -14,6 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numrnn as nn
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_no_grad():
+    """torch is only the oracle here: no autograd bookkeeping (it is slow)."""
+    with torch.no_grad():
+        yield
 
 # Things you should automatically know and have memorized
 # N = number of samples
