@@ -1,7 +1,8 @@
 """Run a Python snippet in a fresh interpreter: wall time as seen from outside, its peak RSS.
 
-Each child prints its own `ru_maxrss` (the high-water mark of its resident set) as the last
-line of stdout, plus any other figures it reports on that line.
+Each child prints its own peak RSS as the last line of stdout, plus any other figures it
+reports on that line. On Linux the peak is `VmHWM` from /proc/self/status: `ru_maxrss`
+survives fork+exec, so a child of a big benchmark process would report the parent's size.
 """
 
 from __future__ import annotations
@@ -12,11 +13,18 @@ import time
 
 from _env import child_env
 
-# Appended to every snippet: peak RSS in KiB (Linux reports ru_maxrss in KiB).
-REPORT_RSS = (
-    "\nimport resource as _r\n"
-    "print(_r.getrusage(_r.RUSAGE_SELF).ru_maxrss, *globals().get('REPORT', ()))\n"
-)
+# Defined first in every snippet: the peak RSS so far, in KiB.
+PEAK_RSS = """
+def _peak_kib():
+    try:
+        with open('/proc/self/status') as f:
+            return int(next(l for l in f if l.startswith('VmHWM:')).split()[1])
+    except OSError:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+"""
+# Appended to every snippet: the peak, then whatever the snippet put in REPORT.
+REPORT_RSS = "\nprint(_peak_kib(), *globals().get('REPORT', ()))\n"
 
 
 class ChildFailed(RuntimeError):
@@ -30,7 +38,7 @@ def run_child(snippet: str, timeout: float = 600.0) -> tuple[float, list[float]]
     """
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", snippet + REPORT_RSS],
+        [sys.executable, "-c", PEAK_RSS + snippet + REPORT_RSS],
         env=child_env(),
         capture_output=True,
         text=True,

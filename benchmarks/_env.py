@@ -103,6 +103,14 @@ def _version(module: str) -> str | None:
         return None
 
 
+def load_average() -> float | None:
+    """The 1-minute load average: other work on the machine skews every figure."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def machine() -> dict[str, Any]:
     """The machine and software versions the numbers were measured on."""
     return {

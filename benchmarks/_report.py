@@ -28,8 +28,12 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"BLAS: {blas or 'unknown'}.",
         f"GEMM peak (2048×2048 float32 `np.matmul`): {results['gemm_gflops']:.1f} GFLOP/s. "
         f"Medians of interleaved repeats; ×torch and ×ORT are numrnn's time over the peer's "
-        f"(lower is better).",
+        f"(lower is better). 1-min load average {_load(results['load_average'])}.",
     ]
+
+
+def _load(load: dict[str, float | None]) -> str:
+    return " → ".join("?" if v is None else f"{v:.2f}" for v in (load["start"], load["end"]))
 
 
 def _shape(s: dict[str, Any]) -> str:

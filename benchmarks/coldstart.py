@@ -3,15 +3,15 @@
 Measured for numrnn, torch (`torch.load` + the module) and ONNX Runtime (an .onnx file +
 `InferenceSession`) on the same SimpleRNN — RNN(3→5, tanh, batch_first) + Linear(5→2) —
 plus a bare `import numpy` as the floor. Wall time is seen from the parent (spawn to exit);
-peak RSS is each child's own `ru_maxrss`.
+peak RSS is each child's own high-water mark (see _children.py).
 
-The model is the bundled example checkpoint in `numrnn/data/` when it exists (read with
-`numrnn.load`); until then a checkpoint made here with torch. Each engine reads the format
-its users would: numrnn the bundled file, torch a `.pt` state dict, ORT an `.onnx` export.
+The model is the bundled example checkpoint `numrnn/data/simple_rnn.pt` and its input.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import statistics
 import warnings
 from pathlib import Path
@@ -24,7 +24,9 @@ from _env import REPO
 
 import numrnn
 
-CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".npz")
+DATA = REPO / "numrnn" / "data"
+BUNDLED = DATA / "simple_rnn.pt"  # torch.save of the SimpleRNN's state dict
+BUNDLED_IO = DATA / "simple_rnn_io.npz"  # its example input ("input": [N, T, 3])
 
 
 class SimpleRNN(torch.nn.Module):
@@ -40,52 +42,42 @@ class SimpleRNN(torch.nn.Module):
         return self.fc(out[:, -1])  # [N, 2]
 
 
-def _bundled_checkpoint() -> Path | None:
-    data = REPO / "numrnn" / "data"
-    if not data.is_dir() or not hasattr(numrnn, "load"):
-        return None
-    found = sorted(p for p in data.iterdir() if p.suffix in CHECKPOINT_SUFFIXES)
-    return found[0] if found else None
+def prepare(workdir: Path) -> tuple[dict[str, Path], str]:
+    """Write the model in each engine's format and the input as .npy; return paths and a note.
 
-
-def _prefixes(keys: list[str]) -> tuple[str, str]:
-    """The state-dict prefixes of the RNN and of the Linear ('rnn.', 'fc.' in torch's tutorial)."""
-    rnn = next(k for k in keys if k.endswith("weight_ih_l0"))[: -len("weight_ih_l0")]
-    fc = next(k for k in keys if k.endswith("weight") and not k.startswith(rnn))[: -len("weight")]
-    return rnn, fc
-
-
-def prepare(workdir: Path) -> tuple[dict[str, Path], str, str, str]:
-    """Write the model in each engine's format; return paths, RNN/Linear prefixes, a note."""
+    torch reads the bundled `.pt`; numrnn reads the same file with `numrnn.load` (until that
+    exists, an `.npz` of the same weights); ORT reads an `.onnx` export of the same model.
+    """
     model = SimpleRNN().eval()
-    bundled = _bundled_checkpoint()
-    if bundled is not None:
-        state = numrnn.load(bundled)
-        rnn_p, fc_p = _prefixes(list(state))
-        model.rnn.load_state_dict({k[len(rnn_p) :]: torch.from_numpy(v)
-                                   for k, v in state.items() if k.startswith(rnn_p)})
-        model.fc.load_state_dict({k[len(fc_p) :]: torch.from_numpy(v)
-                                  for k, v in state.items() if k.startswith(fc_p)})
-        note = f"model: bundled {bundled.relative_to(REPO)}"
+    paths = {"x": workdir / "x.npy", "onnx": workdir / "simple_rnn.onnx"}
+    if BUNDLED.exists():
+        model.load_state_dict(torch.load(BUNDLED, weights_only=True))
+        paths["pt"] = BUNDLED
+        note = f"cold-start model: the bundled {BUNDLED.relative_to(REPO)}"
     else:
         torch.manual_seed(0)
-        bundled = workdir / "simple_rnn.npz"
-        np.savez(bundled, **{k: v.numpy() for k, v in model.state_dict().items()})
-        rnn_p, fc_p = "rnn.", "fc."
-        note = "model: no numrnn/data checkpoint (or numrnn.load) yet; a torch-made one in .npz"
-    paths = {"ours": bundled, "pt": workdir / "simple_rnn.pt", "onnx": workdir / "simple_rnn.onnx"}
-    paths["x"] = workdir / "x.npy"
-    x = np.random.default_rng(0).standard_normal((1, 20, 3), dtype=np.float32)
+        paths["pt"] = workdir / "simple_rnn.pt"
+        torch.save(model.state_dict(), paths["pt"])
+        note = "cold-start model: no bundled checkpoint yet; a random SimpleRNN saved here"
+    if hasattr(numrnn, "load"):
+        paths["ours"] = paths["pt"]
+    else:
+        paths["ours"] = workdir / "simple_rnn.npz"
+        np.savez(paths["ours"], **{k: v.numpy() for k, v in model.state_dict().items()})
+        note += "; numrnn reads an .npz of it (no numrnn.load yet)"
+    if BUNDLED_IO.exists():
+        x = np.load(BUNDLED_IO)["input"]
+    else:
+        x = np.random.default_rng(0).standard_normal((4, 6, 3), dtype=np.float32)
     np.save(paths["x"], x)
-    torch.save(model.state_dict(), paths["pt"])
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (torch.from_numpy(x),), str(paths["onnx"]), dynamo=False,
                           input_names=["x"], output_names=["y"])
-    return paths, rnn_p, fc_p, note
+    return paths, note
 
 
-def _numrnn_snippet(ckpt: Path, x: Path, rnn_p: str, fc_p: str) -> str:
+def _numrnn_snippet(ckpt: Path, x: Path) -> str:
     loader = "nn.load" if hasattr(numrnn, "load") else "np.load"
     return f"""
 import numpy as np
@@ -93,21 +85,19 @@ import numrnn as nn
 state = dict({loader}({str(ckpt)!r}))
 rnn = nn.RNN(3, 5, batch_first=True)
 fc = nn.Linear(5, 2)
-rnn.load_state_dict({{k[{len(rnn_p)}:]: v for k, v in state.items() if k.startswith({rnn_p!r})}})
-fc.load_state_dict({{k[{len(fc_p)}:]: v for k, v in state.items() if k.startswith({fc_p!r})}})
+rnn.load_state_dict({{k[4:]: v for k, v in state.items() if k.startswith("rnn.")}})
+fc.load_state_dict({{k[3:]: v for k, v in state.items() if k.startswith("fc.")}})
 out, h = rnn(np.load({str(x)!r}))
 y = fc(out[:, -1])
 """
 
 
-def snippets(paths: dict[str, Path], rnn_p: str, fc_p: str) -> dict[str, str]:
+def snippets(paths: dict[str, Path]) -> dict[str, str]:
     """The child program of each engine, keyed by the name shown in the table."""
     x = str(paths["x"])
     progs = {"import numpy": "import numpy\n"}
     if hasattr(numrnn, "RNN") and hasattr(numrnn, "Linear"):
-        progs["numrnn"] = _numrnn_snippet(paths["ours"], paths["x"], rnn_p, fc_p)
-        if hasattr(numrnn, "load"):
-            progs["numrnn (.pt)"] = _numrnn_snippet(paths["pt"], paths["x"], "rnn.", "fc.")
+        progs["numrnn"] = _numrnn_snippet(paths["ours"], paths["x"])
     progs["torch"] = f"""
 import numpy as np
 import torch
@@ -136,8 +126,8 @@ y = session.run(None, {{"x": np.load({x!r})}})
 
 def measure(workdir: Path, repeats: int, with_ort: bool) -> dict[str, Any]:
     """Median wall time (s) and peak RSS (MiB) of each engine's cold start, and notes."""
-    paths, rnn_p, fc_p, note = prepare(workdir)
-    progs = snippets(paths, rnn_p, fc_p)
+    paths, note = prepare(workdir)
+    progs = snippets(paths)
     if not with_ort:
         progs.pop("onnxruntime")
     notes = [note]

@@ -17,10 +17,9 @@ import numrnn
 
 T, N, D, H = 20_000, 8, 256, 256
 
-_PEAK = "_r.getrusage(_r.RUSAGE_SELF).ru_maxrss"
+_PEAK = "_peak_kib()"  # defined by _children.PEAK_RSS
 
 NUMRNN = f"""
-import resource as _r
 import numpy as np
 base = {_PEAK}
 import numrnn as nn
@@ -31,7 +30,6 @@ REPORT = (base, x.nbytes, out.nbytes)
 """
 
 TORCH = f"""
-import resource as _r
 import numpy as np
 import torch
 base = {_PEAK}

@@ -1,7 +1,8 @@
 """numrnn's benchmark suite: one command, the grid of BENCHMARKS.md, torch and ORT side by side.
 
     python benchmarks/run.py                  # full grid, cold start, long-sequence memory
-    python benchmarks/run.py --quick          # tiny grid, few repeats (CI: add --no-coldstart)
+    python benchmarks/run.py --quick          # tiny grid, few repeats, no long-sequence memory
+    python benchmarks/run.py --quick --no-coldstart   # what CI runs
     python benchmarks/run.py --families lstm,gru --cells small,large
 
 Writes benchmarks/results/latest.{json,md,png} (`--quick`: quick.*) and prints the table.
@@ -60,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--plot", type=Path, help="PNG plot output (default results/latest.png)")
     p.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
     p.add_argument("--no-coldstart", action="store_true", help="skip the cold-start figures")
-    p.add_argument("--no-memory", action="store_true", help="skip the long-sequence memory")
+    p.add_argument("--no-memory", action="store_true",
+                   help="skip the long-sequence memory (always skipped with --quick)")
     args = p.parse_args(argv)
     stem = "quick" if args.quick else "latest"
     args.json = args.json or RESULTS / f"{stem}.json"
@@ -116,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     for blas in machine["blas"]:
         print(f"NumPy BLAS: {blas['internal_api']} {blas['version']}, kernel "
               f"{blas['architecture']}, {blas['num_threads']} threads")
+    load = _env.load_average()
+    if load is not None and load > 0.5:
+        print(f"warning: load average {load:.2f} before the run; other work skews the figures")
     gemm = gemm_gflops()
     print(f"GEMM peak: {gemm:.1f} GFLOP/s at {args.threads} threads", flush=True)
 
@@ -127,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine,
         "threads": args.threads,
         "gemm_gflops": gemm,
+        "load_average": {"start": load, "end": None},
         "rows": rows,
         "families": [family_summary(rows, f) for f in args.families],
         "notes": notes + grid_notes,
@@ -138,11 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         cold["checks"] = coldstart_checks(cold["engines"])
         results["coldstart"] = cold
         results["notes"] += cold["notes"]
-    if not args.no_memory:
+    if args.quick and not args.no_memory:
+        results["notes"].append("--quick: long-sequence memory skipped (run without --quick)")
+    elif not args.no_memory:
         print("long-sequence memory ...", flush=True)
         results["memory"] = memory.measure()
         results["notes"] += results["memory"]["notes"]
 
+    results["load_average"]["end"] = _env.load_average()
     _report.write_json(results, args.json)
     _report.write_markdown(results, args.md)
     plotted = _report.write_plot(results, args.plot)
