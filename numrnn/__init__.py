@@ -10,6 +10,7 @@ state dict torch saved, and get torch's numbers::
     output, h_n = rnn(x)          # x: [N, T, 3] NumPy array
 """
 
+from . import utils  # noqa: F401  (numrnn.utils.rnn, as torch.nn.utils.rnn)
 from ._random import manual_seed
 from .layers import Dropout, Embedding, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .module import IncompatibleKeys, Module, StateDictError

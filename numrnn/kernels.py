@@ -172,6 +172,7 @@ def lstm_scan(
     N, H = c0.shape
     buf = np.empty((N, 5 * H), dtype=h0.dtype)  # [i f o g c]
     buf[:, 4 * H :] = c0
+    pre_buf = np.empty((N, 4 * H), dtype=h0.dtype)
     prod = np.empty((N, 2 * H), dtype=h0.dtype)  # [i⊙g, f⊙c]
     tc = np.empty((N, H), dtype=h0.dtype)  # tanh(c), then o ⊙ tanh(c) when projecting
     w_hh_t, w_hr_t = w.w_hh_t, w.w_hr_t
@@ -185,12 +186,14 @@ def lstm_scan(
             b = buf[:m]
             gates, sig, if_, gc = b[:, : 4 * H], b[:, : 3 * H], b[:, : 2 * H], b[:, 3 * H :]
             o, c = b[:, 2 * H : 3 * H], b[:, 4 * H :]
-            mm = np.dot if gates.flags.c_contiguous else np.matmul  # dot wants a contiguous out
+            # The product goes to a contiguous buffer (BLAS and np.dot are fastest there);
+            # with one row, the gates' own view is contiguous already.
+            pre = gates if gates.flags.c_contiguous else pre_buf[:m]
             p = prod[:m]
             ig, fc, t = p[:, :H], p[:, H:], tc[:m]
-        mm(h, w_hh_t, out=gates)  # [n, P] @ [P, 4H] -> [n, 4H]
-        np.add(gates, xt, out=gates)
-        np.tanh(gates, out=gates)  # tanh(g) and, from ½-scaled a, tanh(a/2)
+        np.dot(h, w_hh_t, out=pre)  # [n, P] @ [P, 4H] -> [n, 4H]
+        np.add(pre, xt, out=pre)
+        np.tanh(pre, out=gates)  # tanh(g) and, from ½-scaled a, tanh(a/2)
         np.multiply(sig, 0.5, out=sig)
         np.add(sig, 0.5, out=sig)  # σ(i), σ(f), σ(o)
         np.multiply(if_, gc, out=p)  # [σ(i)⊙g, σ(f)⊙c]

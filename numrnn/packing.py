@@ -32,6 +32,8 @@ from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from ._arrays import as_array
+
 __all__ = [
     "PackedSequence",
     "pack_padded_sequence",
@@ -49,12 +51,8 @@ _STD_SORT_THRESHOLD = 16
 
 def _to_numpy(x: Any, name: str) -> np.ndarray:
     """Any array-like (torch tensors included, without importing torch) -> ``np.ndarray``."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, maybe requiring grad
-        x = x.detach().cpu()
-        if str(getattr(x, "dtype", "")) == "torch.bfloat16":  # NumPy has no bfloat16
-            x = x.float()
     try:
-        arr = np.asarray(x)
+        arr = as_array(x)  # torch tensors too, without importing torch
     except (ValueError, TypeError) as exc:
         raise TypeError(f"{name} must be array-like, got {type(x).__name__}: {exc}") from None
     if arr.dtype.kind not in "biufc":

@@ -17,7 +17,7 @@ import numpy as np
 from . import _random, kernels
 from ._arrays import as_float_array, check_dtype, describe
 from .module import Module
-from .packing import PackedSequence
+from .packing import PackedSequence, _as_packed
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "param_layout"]
 
@@ -259,8 +259,9 @@ class RNNBase(Module):
     # -- running -----------------------------------------------------------------
     def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:
         """Run the layer: see the class docstring for shapes."""
-        if isinstance(input, PackedSequence):
-            return self._forward_packed(input, hx)
+        packed = _as_packed(input)  # numrnn's PackedSequence, or torch's by its fields
+        if packed is not None:
+            return self._forward_packed(packed, hx)
         x = as_float_array(input, self.dtype, "input")
         if x.ndim not in (2, 3):
             raise ValueError(f"{self._name}: Expected input to be 2-D or 3-D, got {x.ndim}-D input")
