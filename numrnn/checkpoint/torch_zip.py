@@ -189,7 +189,7 @@ class _Pickler:
             raise TypeError(f"arrays of dtype {array.dtype} cannot be saved for torch")
         if id(array) not in self._seen:
             self._seen[id(array)] = len(self.storages)
-            self.storages.append(np.ascontiguousarray(array, array.dtype.newbyteorder("<")))
+            self.storages.append(np.asarray(array, array.dtype.newbyteorder("<"), order="C"))
         key = self._seen[id(array)]
         data = self.storages[key]
         untyped = name in _UNTYPED
