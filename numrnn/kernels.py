@@ -29,7 +29,7 @@ returns the final state of every row.
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -42,6 +42,8 @@ __all__ = [
     "prepare_gru",
     "project",
     "split_input",
+    "fused_steps",
+    "FUSE_BYTES",
     "rnn_scan",
     "lstm_scan",
     "gru_scan",
@@ -55,6 +57,7 @@ class RNNWeights(NamedTuple):
     w_hh_t: np.ndarray  # [H, H]
     b: np.ndarray | None  # [H]   b_ih + b_hh
     relu: bool
+    w_aug: np.ndarray | None  # [D+1+H, H]  [W_ih^T; b; W_hh^T], for the one-row fused path
 
 
 class LSTMWeights(NamedTuple):
@@ -62,6 +65,7 @@ class LSTMWeights(NamedTuple):
     w_hh_t: np.ndarray  # [P, 4H]
     b: np.ndarray | None  # [4H]
     w_hr_t: np.ndarray | None  # [H, P]
+    w_aug: np.ndarray | None  # [D+1+P, 4H]
 
 
 class GRUWeights(NamedTuple):
@@ -69,6 +73,21 @@ class GRUWeights(NamedTuple):
     w_hh_t: np.ndarray  # [H, 3H]
     b: np.ndarray | None  # [3H]    (b_ir + b_hr)/2 | (b_iz + b_hz)/2 | b_in
     b_hn: np.ndarray | None  # [H]
+    w_aug: np.ndarray | None  # [D+1+H, 4H]  columns r|z (input and hidden) | n input | n hidden
+
+
+# Layers whose fused weights fit in this many bytes run one-row batches on the fused
+# path: one product per step of [x_t, 1, h] with [W_ih^T; b; W_hh^T], no separate add.
+# Bigger layers are better served by one large GEMM for the input part.
+FUSE_BYTES = 128 << 10
+
+
+def _augment(w_ih_t, b, w_hh_t) -> np.ndarray | None:
+    rows = w_ih_t.shape[0] + 1 + w_hh_t.shape[0]
+    if rows * w_ih_t.shape[1] * w_ih_t.itemsize > FUSE_BYTES:
+        return None
+    bias = np.zeros((1, w_ih_t.shape[1]), w_ih_t.dtype) if b is None else b[None]
+    return np.concatenate([w_ih_t, bias, w_hh_t])
 
 
 def _fused_bias(b_ih: np.ndarray | None, b_hh: np.ndarray | None) -> np.ndarray | None:
@@ -77,9 +96,8 @@ def _fused_bias(b_ih: np.ndarray | None, b_hh: np.ndarray | None) -> np.ndarray 
 
 def prepare_rnn(w_ih, w_hh, b_ih=None, b_hh=None, relu=False) -> RNNWeights:
     """Kernel weights of an Elman RNN layer from torch's ``weight_ih`` [H, D] etc."""
-    return RNNWeights(
-        np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), _fused_bias(b_ih, b_hh), relu
-    )
+    w_ih_t, w_hh_t, b = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), _fused_bias(b_ih, b_hh)
+    return RNNWeights(w_ih_t, w_hh_t, b, relu, _augment(w_ih_t, b, w_hh_t))
 
 
 def _lstm_gates(a: np.ndarray) -> np.ndarray:
@@ -91,12 +109,11 @@ def _lstm_gates(a: np.ndarray) -> np.ndarray:
 def prepare_lstm(w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None) -> LSTMWeights:
     """Kernel weights of an LSTM layer from torch's ``weight_ih`` [4H, D], ``weight_hh`` [4H, P]..."""
     b = _fused_bias(b_ih, b_hh)
-    return LSTMWeights(
-        np.ascontiguousarray(_lstm_gates(w_ih).T),
-        np.ascontiguousarray(_lstm_gates(w_hh).T),
-        None if b is None else _lstm_gates(b),
-        None if w_hr is None else np.ascontiguousarray(w_hr.T),
-    )
+    b = None if b is None else _lstm_gates(b)
+    w_ih_t = np.ascontiguousarray(_lstm_gates(w_ih).T)
+    w_hh_t = np.ascontiguousarray(_lstm_gates(w_hh).T)
+    w_hr_t = None if w_hr is None else np.ascontiguousarray(w_hr.T)
+    return LSTMWeights(w_ih_t, w_hh_t, b, w_hr_t, _augment(w_ih_t, b, w_hh_t))
 
 
 def prepare_gru(w_ih, w_hh, b_ih=None, b_hh=None) -> GRUWeights:
@@ -112,9 +129,19 @@ def prepare_gru(w_ih, w_hh, b_ih=None, b_hh=None) -> GRUWeights:
         b[: 2 * H] += b_hh[: 2 * H]
         b *= scale[:, 0]
         b_hn = b_hh[2 * H :].copy()
-    return GRUWeights(
-        np.ascontiguousarray((w_ih * scale).T), np.ascontiguousarray((w_hh * scale).T), b, b_hn
+    w_ih_t = np.ascontiguousarray((w_ih * scale).T)
+    w_hh_t = np.ascontiguousarray((w_hh * scale).T)
+    # Fused: the n gate's input and hidden parts get their own columns (r multiplies only
+    # the hidden part): [D+1+H, 4H] = [[W_i,rz  W_in  0], [b_rz  b_in  b_hn], [W_h,rz  0  W_hn]].
+    zeros_x = np.zeros((w_ih_t.shape[0], H), w_ih_t.dtype)
+    zeros_h = np.zeros((H, H), w_ih_t.dtype)
+    b_hn_col = np.zeros(H, w_ih_t.dtype) if b_hn is None else b_hn
+    w_aug = _augment(
+        np.concatenate([w_ih_t, zeros_x], axis=1),
+        None if b is None else np.concatenate([b, b_hn_col]),
+        np.concatenate([w_hh_t[:, : 2 * H], zeros_h, w_hh_t[:, 2 * H :]], axis=1),
     )
+    return GRUWeights(w_ih_t, w_hh_t, b, b_hn, w_aug)
 
 
 def project(x: np.ndarray, w_t: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> np.ndarray:
@@ -125,6 +152,23 @@ def project(x: np.ndarray, w_t: np.ndarray, b: np.ndarray | None, out: np.ndarra
     if b is not None:
         out += b
     return out
+
+
+def fused_steps(x: np.ndarray, h0: np.ndarray, out: np.ndarray, reverse: bool) -> Iterator[tuple]:
+    """Steps of the fused path for one row: ``(src_t, h_t)`` with ``src_t = [x_t, 1, h_{t-1}]``.
+
+    ``x`` [T, 1, D]; each step's ``h_t`` slot is the ``h`` part of the next ``src``, so
+    the state moves with no copy. The slots are copied to ``out`` [T, 1, P] at the end.
+    """
+    T, _, D = x.shape
+    P = h0.shape[-1]
+    xh = np.empty((T + 1, 1, D + 1 + P), dtype=x.dtype)  # [x_t, 1, h_{t-1}] per step
+    xh[:T, :, :D] = x[::-1] if reverse else x
+    xh[:, :, D] = 1
+    xh[0, :, D + 1 :] = h0
+    slots = xh[1:, :, D + 1 :]
+    yield from zip(xh[:T], slots)
+    out[...] = slots[::-1] if reverse else slots
 
 
 def split_input(w: RNNWeights | LSTMWeights | GRUWeights, xp: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -138,30 +182,42 @@ def split_input(w: RNNWeights | LSTMWeights | GRUWeights, xp: np.ndarray) -> tup
     return (xp,)
 
 
-def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray) -> np.ndarray:
-    """Elman recurrence ``h' = act(xt + h W_hh^T)`` over ``steps``; returns the final S [N, H]."""
+# In the scans below, ufunc and np.dot outputs are passed positionally: it is measurably
+# cheaper than out= on the tiny operands where per-call overhead is the whole cost.
+
+
+def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, fused: bool = False) -> np.ndarray:
+    """Elman recurrence ``h' = act(xt + h W_hh^T)`` over ``steps``; returns the final S [N, H].
+
+    ``fused``: steps are ``(src_t, ot)`` from ``fused_steps`` and one product does it all.
+    """
     S = h0.copy()
     h, m = S, S.shape[0]
-    w_hh_t = w.w_hh_t
-    act = np.maximum if w.relu else None
-    for xt, ot in steps:
-        n = xt.shape[0]
-        if n != m:  # packed: rows leave (forward) or join (reverse) the batch
-            S[:m] = h
-            h, m = S[:n], n
-        np.dot(h, w_hh_t, out=ot)  # [n, H] @ [H, H] -> [n, H]; dot: least overhead on small operands
-        np.add(ot, xt, out=ot)
-        if act is None:
-            np.tanh(ot, out=ot)
+    w_rec = w.w_aug if fused else w.w_hh_t
+    dot, add = np.dot, np.add
+    act = np.tanh if not w.relu else None
+    zero = S.dtype.type(0)
+    for a, ot in steps:
+        if fused:
+            dot(a, w_rec, ot)  # [1, D+1+H] @ [D+1+H, H] -> [1, H]
         else:
-            act(ot, 0, out=ot)
+            n = a.shape[0]
+            if n != m:  # packed: rows leave (forward) or join (reverse) the batch
+                S[:m] = h
+                h, m = S[:n], n
+            dot(h, w_rec, ot)  # [n, H] @ [H, H] -> [n, H]
+            add(ot, a, ot)
+        if act is not None:
+            act(ot, ot)
+        else:
+            np.maximum(ot, zero, ot)
         h = ot
     S[:m] = h
     return S
 
 
 def lstm_scan(
-    steps: Steps, w: LSTMWeights, h0: np.ndarray, c0: np.ndarray
+    steps: Steps, w: LSTMWeights, h0: np.ndarray, c0: np.ndarray, fused: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """LSTM recurrence over ``steps``; returns the final (S [N, P], C [N, H]).
 
@@ -175,10 +231,11 @@ def lstm_scan(
     pre_buf = np.empty((N, 4 * H), dtype=h0.dtype)
     prod = np.empty((N, 2 * H), dtype=h0.dtype)  # [i⊙g, f⊙c]
     tc = np.empty((N, H), dtype=h0.dtype)  # tanh(c), then o ⊙ tanh(c) when projecting
-    w_hh_t, w_hr_t = w.w_hh_t, w.w_hr_t
+    w_rec, w_hr_t = (w.w_aug if fused else w.w_hh_t), w.w_hr_t
+    dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
     h, m, b = S, N, None
-    for xt, ot in steps:
-        n = xt.shape[0]
+    for a, ot in steps:
+        n = ot.shape[0]
         if n != m:  # packed: rows leave (forward) or join (reverse) the batch
             S[:m] = h
             h, m, b = S[:n], n, None
@@ -191,54 +248,70 @@ def lstm_scan(
             pre = gates if gates.flags.c_contiguous else pre_buf[:m]
             p = prod[:m]
             ig, fc, t = p[:, :H], p[:, H:], tc[:m]
-        np.dot(h, w_hh_t, out=pre)  # [n, P] @ [P, 4H] -> [n, 4H]
-        np.add(pre, xt, out=pre)
-        np.tanh(pre, out=gates)  # tanh(g) and, from ½-scaled a, tanh(a/2)
-        np.multiply(sig, 0.5, out=sig)
-        np.add(sig, 0.5, out=sig)  # σ(i), σ(f), σ(o)
-        np.multiply(if_, gc, out=p)  # [σ(i)⊙g, σ(f)⊙c]
-        np.add(ig, fc, out=c)  # c' = σ(f)⊙c + σ(i)⊙g
-        np.tanh(c, out=t)
-        if w_hr_t is None:
-            np.multiply(o, t, out=ot)  # h' = σ(o) ⊙ tanh(c')
+        if fused:
+            dot(a, w_rec, pre)  # [1, D+1+P] @ [D+1+P, 4H] -> [1, 4H]
         else:
-            np.multiply(o, t, out=t)
-            np.dot(t, w_hr_t, out=ot)  # [n, H] @ [H, P] -> [n, P]
+            dot(h, w_rec, pre)  # [n, P] @ [P, 4H] -> [n, 4H]
+            add(pre, a, pre)
+        tanh(pre, gates)  # tanh(g) and, from ½-scaled a, tanh(a/2)
+        mul(sig, 0.5, sig)
+        add(sig, 0.5, sig)  # σ(i), σ(f), σ(o)
+        mul(if_, gc, p)  # [σ(i)⊙g, σ(f)⊙c]
+        add(ig, fc, c)  # c' = σ(f)⊙c + σ(i)⊙g
+        tanh(c, t)
+        if w_hr_t is None:
+            mul(o, t, ot)  # h' = σ(o) ⊙ tanh(c')
+        else:
+            mul(o, t, t)
+            dot(t, w_hr_t, ot)  # [n, H] @ [H, P] -> [n, P]
         h = ot
     S[:m] = h
     return S, buf[:, 4 * H :].copy()
 
 
-def gru_scan(steps: Iterable[tuple[np.ndarray, ...]], w: GRUWeights, h0: np.ndarray) -> np.ndarray:
-    """GRU recurrence over ``steps`` of ``(x_rz, x_n, ot)``; returns the final S [N, H]."""
+def gru_scan(
+    steps: Iterable[tuple[np.ndarray, ...]], w: GRUWeights, h0: np.ndarray, fused: bool = False
+) -> np.ndarray:
+    """GRU recurrence over ``steps`` of ``(x_rz, x_n, ot)``; returns the final S [N, H].
+
+    ``fused``: steps are ``(src_t, ot)`` and the product gives ``[rz | x_n | h_n]`` [1, 4H].
+    """
     S = h0.copy()
     N, H = S.shape
-    buf = np.empty((N, 3 * H), dtype=h0.dtype)  # [r z n]
+    buf = np.empty((N, 4 * H if fused else 3 * H), dtype=h0.dtype)  # [r z n (x_n)]
     diff = np.empty((N, H), dtype=h0.dtype)
-    w_hh_t, b_hn = w.w_hh_t, w.b_hn
+    w_rec, b_hn = (w.w_aug if fused else w.w_hh_t), w.b_hn
+    dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
     h, m, b = S, N, None
-    for x_rz, x_n, ot in steps:
+    for step in steps:
+        ot = step[-1]
         n = ot.shape[0]
         if n != m:
             S[:m] = h
             h, m, b = S[:n], n, None
         if b is None:
             b = buf[:m]
-            rz, r, z, nn = b[:, : 2 * H], b[:, :H], b[:, H : 2 * H], b[:, 2 * H :]
+            rz, r, z = b[:, : 2 * H], b[:, :H], b[:, H : 2 * H]
+            nn = b[:, 3 * H :] if fused else b[:, 2 * H :]  # h W_hn^T (+ b_hn), then n
+            x_n = b[:, 2 * H : 3 * H]
             d = diff[:m]
-        np.dot(h, w_hh_t, out=b)  # [n, H] @ [H, 3H] -> [n, 3H]
-        np.add(rz, x_rz, out=rz)
-        np.tanh(rz, out=rz)
-        np.multiply(rz, 0.5, out=rz)
-        np.add(rz, 0.5, out=rz)  # σ(r), σ(z)
-        if b_hn is not None:
-            np.add(nn, b_hn, out=nn)
-        np.multiply(nn, r, out=nn)  # r ⊙ (h W_hn^T + b_hn)
-        np.add(nn, x_n, out=nn)
-        np.tanh(nn, out=nn)  # n
-        np.subtract(h, nn, out=d)
-        np.multiply(d, z, out=d)
-        np.add(nn, d, out=ot)  # h' = n + z ⊙ (h − n)
+        if fused:
+            dot(step[0], w_rec, b)  # [1, D+1+H] @ [D+1+H, 4H] -> [rz, x_n, h_n + b_hn]
+        else:
+            x_rz, x_n = step[0], step[1]
+            dot(h, w_rec, b)  # [n, H] @ [H, 3H] -> [n, 3H]
+            add(rz, x_rz, rz)
+            if b_hn is not None:
+                add(nn, b_hn, nn)
+        tanh(rz, rz)
+        mul(rz, 0.5, rz)
+        add(rz, 0.5, rz)  # σ(r), σ(z)
+        mul(nn, r, nn)  # r ⊙ (h W_hn^T + b_hn)
+        add(nn, x_n, nn)
+        tanh(nn, nn)  # n
+        np.subtract(h, nn, d)
+        mul(d, z, d)
+        add(nn, d, ot)  # h' = n + z ⊙ (h − n)
         h = ot
     S[:m] = h
     return S
