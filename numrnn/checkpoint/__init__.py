@@ -77,6 +77,10 @@ def load_with_format(f: PathOrFile, *, mmap: bool = False) -> tuple[str, Any]:
         raise CheckpointError(f"malformed checkpoint ({type(error).__name__}: {error})") from None
 
 
+# PROTO (protocol 2+), or the opcodes a protocol 0/1 pickle usually starts with
+_PICKLE_STARTS = {bytes([c]) for c in b"\x80(]}).cNSVIL"}
+
+
 def detect_format(source: Source) -> str:
     """One of 'torch', 'torch-legacy', 'safetensors', 'npz', 'npy', 'pickle'."""
     if is_zip(source):
@@ -93,7 +97,7 @@ def detect_format(source: Source) -> str:
         return "torch-legacy"
     if is_safetensors(source):
         return "safetensors"
-    if len(source) and source.bytes(0, 1) == b"\x80":
+    if len(source) and source.bytes(0, 1) in _PICKLE_STARTS:
         return "pickle"
     raise CheckpointError("unrecognised checkpoint format: not a torch zip or legacy file, "
                           "safetensors, .npz or .npy")

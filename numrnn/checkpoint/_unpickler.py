@@ -16,6 +16,7 @@ refuse cycles and nesting deeper than ``MAX_DEPTH``.
 
 from __future__ import annotations
 
+import _compat_pickle
 import codecs
 import struct
 from collections import OrderedDict
@@ -249,12 +250,16 @@ ALLOWED: dict[str, Any] = {
     **{f"{module}.{cls}": StorageType(cls, TORCH_DTYPES[name])
        for cls, name in STORAGE_DTYPES.items() for module in ("torch", "torch.cuda")},
 }
-_RENAMED_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
-
-
 def resolve_global(module: str, name: str) -> Any:
-    """The allowed object for ``module.name``, or a GlobalRef for a would-be class."""
-    module = _RENAMED_MODULES.get(module, module)
+    """The allowed object for ``module.name``, or a GlobalRef for a would-be class.
+
+    Python 2 names are first mapped as ``pickle`` maps them (``__builtin__`` ->
+    ``builtins``, ``commands`` -> ``subprocess``), so refusals name what pickle
+    would really have imported.
+    """
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+    module = _compat_pickle.IMPORT_MAPPING.get(module, module)
     qualname = f"{module}.{name}"
     if qualname in ALLOWED:
         return ALLOWED[qualname]
