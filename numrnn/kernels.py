@@ -210,7 +210,7 @@ def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, fused: bool = False) -
         if act is not None:
             act(ot, ot)
         else:
-            np.maximum(ot, zero, ot)
+            np.maximum(ot, zero, out=ot)
         h = ot
     S[:m] = h
     return S
