@@ -41,8 +41,7 @@ def _parse_npy(raw: np.ndarray, memmapped: bool, what: str) -> np.ndarray:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(head)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, SyntaxError, TypeError, KeyError, OverflowError, EOFError,
-            MemoryError) as error:
+    except Exception as error:  # NumPy's header parser: tokenize, literal_eval, dtype ...
         raise CheckpointError(f"{what}: bad .npy header: {error}") from None
     if dtype.hasobject:
         raise CheckpointError(f"{what}: object arrays need pickle, which is refused")
