@@ -69,11 +69,11 @@ def _from_handle(handle: IO[bytes], mmap_mode: bool) -> Source:
     if mmap_mode and size > 0:
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         return Source(np.frombuffer(mapped, dtype=np.uint8), memmapped=True)
-    buffer = bytearray(size)
+    buffer = np.empty(size, dtype=np.uint8)  # not zero-filled: every byte is read over
     view, done = memoryview(buffer), 0
     while done < size:  # the file may shrink under us: stop at its real end
         n = handle.readinto(view[done:])
         if not n:
             break
         done += n
-    return Source(np.frombuffer(buffer, dtype=np.uint8)[:done], memmapped=False)
+    return Source(buffer[:done], memmapped=False)
