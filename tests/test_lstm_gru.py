@@ -216,6 +216,26 @@ def test_other_float_precisions_are_converted(name, in_dtype):
     assert_close(out_n, t(to_torch(x.astype(np.float32)))[0], np.float32)
 
 
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+@pytest.mark.parametrize(
+    "name,T,kwargs", [("LSTM", 160, {}), ("LSTM", 160, {"proj_size": 48}), ("GRU", 210, {})]
+)
+def test_long_sequence_large_batch(name, T, kwargs):
+    """Long enough that the input projection (~20 MB) cannot be one block in memory."""
+    rng = np.random.default_rng(19)
+    N, D, H = 32, 8, 128
+    t, n = pair(name, D, H, num_layers=2, bidirectional=True, dtype=np.float64, rng=rng,
+                scale=1 / np.sqrt(H), **kwargs)
+    x = rng.standard_normal((N, T, D))
+    x_t = to_torch(x).transpose(0, 1)  # numrnn gets a non-contiguous (T, N, D) view
+    x_n = x.transpose(1, 0, 2)
+    out_t, state_t = t(x_t)
+    out_n, state_n = n(x_n)
+    assert_close(out_n, out_t, np.float64, scale=10)
+    for got, expected in zip(_leaves(state_n), _leaves(state_t)):
+        assert_close(got, expected, np.float64, scale=10)
+
+
 # ---------------------------------------------------------------------------------------
 # Cells
 

@@ -408,3 +408,18 @@ def test_zero_length_sequence_is_value_error(shape):
 def test_zero_length_sequence_batch_first():
     with pytest.raises(ValueError):
         nn.RNN(3, 5, batch_first=True)(np.zeros((2, 0, 3), np.float32))
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_long_sequence_large_batch(nonlinearity):
+    """Long enough that the input projection (~20 MB) cannot be one block in memory."""
+    rng = np.random.default_rng(9)
+    T, N, D, H = 600, 32, 8, 128
+    t, n = pair("RNN", D, H, num_layers=2, bidirectional=True, nonlinearity=nonlinearity,
+                dtype=np.float64, rng=rng, scale=0.5 / np.sqrt(H))
+    x = rng.standard_normal((T, N, D))
+    h0 = rng.standard_normal((4, N, H))
+    out_t, h_t = t(to_torch(x), to_torch(h0))
+    out_n, h_n = n(x, h0)
+    assert_close(out_n, out_t, np.float64, scale=10)
+    assert_close(h_n, h_t, np.float64, scale=10)
