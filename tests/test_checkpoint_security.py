@@ -71,7 +71,10 @@ GADGETS = {
         b"N", _str(f"touch {SENTINEL}"), b"\x85N", b"tR"), "posix.system"),
     "copyreg reconstructor": (lambda: _raw(
         b"ccopy_reg\n_reconstructor\n(c__main__\nEvil\ncposix\nsystem\nNtR"), "posix.system"),
-    "numpy reconstruct": (lambda: pickle.dumps(np.arange(3), 2), "numpy"),
+    "numpy runstring": (lambda: _raw(b"cnumpy.testing._private.utils\nrunstring\n",
+                                     _str(f"open('{SENTINEL}', 'w')"), b"}\x86R"),
+                        "numpy.testing._private.utils.runstring"),
+    "numpy load": (lambda: pickle.dumps(_Reduce(np.load, SENTINEL), 2), "numpy"),
     "extension code": (lambda: _raw(b"\x82\x01", _str("x"), b"\x85R"), "copyreg extension"),
     "reference left in result": (lambda: _raw(b"cmy_package.evil\nRun\n"),
                                  "my_package.evil.Run"),
@@ -111,6 +114,13 @@ def test_the_gadgets_are_real(gadget, tmp_path):
     subprocess.run([sys.executable, "-c", code], input=payload, cwd=tmp_path, check=False,
                    capture_output=True, timeout=30)
     assert (tmp_path / SENTINEL).exists()
+
+
+@pytest.mark.parametrize("value", [np.array([1, None], dtype=object),
+                                   np.array([(1, 2.0)], dtype="i4,f8")], ids=["object", "record"])
+def test_numpy_values_other_than_plain_numbers_are_refused(value):
+    with pytest.raises(CheckpointError, match="numpy"):
+        load_bytes(pickle.dumps({"v": value}, 2))
 
 
 def test_whole_module_with_hostile_state_stays_inert(tmp_path, monkeypatch):

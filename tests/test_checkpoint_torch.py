@@ -19,7 +19,14 @@ from _ckpt_utils import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numrnn.checkpoint import CheckpointError, StandIn, load, save, state_dict_from
+from numrnn.checkpoint import (
+    CheckpointError,
+    StandIn,
+    UnsafeCheckpointError,
+    load,
+    save,
+    state_dict_from,
+)
 
 FORMATS = [pytest.param(False, id="zip"), pytest.param(True, id="legacy")]
 
@@ -261,7 +268,22 @@ def test_round_trip_through_numrnn_save_and_torch():
     assert load_bytes(buf.getvalue())["epoch"] == 7
 
 
+@pytest.mark.parametrize("legacy", FORMATS)
+def test_numpy_values_in_checkpoints(legacy):
+    obj = {"best": np.float64(0.875), "step": np.int64(12), "flag": np.bool_(True),
+           "history": np.linspace(0, 1, 5, dtype=np.float32), "grid": np.ones((2, 3), ">f8"),
+           "w": torch.ones(2)}
+    ours = load_bytes(torch_bytes(obj, legacy=legacy))
+    for key in ("best", "step", "flag", "history", "grid"):
+        assert type(ours[key]) is type(obj[key]) and ours[key].dtype == obj[key].dtype
+        np.testing.assert_array_equal(ours[key], obj[key])
+    assert ours["history"].flags.writeable
+
+
 def test_unsupported_tensor_kinds_are_checkpoint_errors():
     data = torch_bytes({"q": torch.quantize_per_tensor(torch.randn(3), 0.1, 0, torch.qint8)})
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="not supported") as info:
         load_bytes(data)
+    assert not isinstance(info.value, UnsafeCheckpointError)
+    with pytest.raises(CheckpointError, match="not supported"):
+        load_bytes(torch_bytes({"s": torch.eye(3).to_sparse()}))

@@ -23,6 +23,14 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from ._errors import CheckpointError, UnsafeCheckpointError
+from ._numpy_pickles import (
+    NUMPY_MODULES,
+    NumpyArray,
+    NumpyDtype,
+    numpy_dtype,
+    numpy_reconstruct,
+    numpy_scalar,
+)
 from ._tensors import STORAGE_DTYPES, TORCH_DTYPES, TorchDtype, make_tensor
 
 __all__ = ["Unpickler", "StandIn", "GlobalRef", "StorageType", "MAX_DEPTH"]
@@ -217,15 +225,20 @@ def _newobj(cls, *args):
     return _new_standin(cls, args)
 
 
+def _rebuild_v1(storage, offset, size, stride):
+    return make_tensor(storage, offset, size, stride)
+
+
 _TENSOR_REBUILDERS = {
+    "torch._utils._rebuild_tensor": _rebuild_v1,
     "torch._utils._rebuild_tensor_v2": _rebuild_v2,
     "torch._utils._rebuild_tensor_v3": _rebuild_v3,
     "torch._utils._rebuild_parameter": _rebuild_parameter,
     "torch._utils._rebuild_parameter_with_state": _rebuild_parameter,
 }
 
-_DEFERRABLE = {"torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
-               "torch._tensor._rebuild_from_type_v2"}
+_DEFERRABLE = {"torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2",
+               "torch._utils._rebuild_tensor_v3", "torch._tensor._rebuild_from_type_v2"}
 
 # The allow-list: every global a torch checkpoint needs, each implemented above.
 ALLOWED: dict[str, Any] = {
@@ -247,9 +260,22 @@ ALLOWED: dict[str, Any] = {
     "torch.nn.parameter.Parameter": _Marker("torch.nn.parameter.Parameter"),
     "torch.storage.UntypedStorage": StorageType("UntypedStorage", None),
     **{f"torch.{name}": dtype for name, dtype in TORCH_DTYPES.items()},
+    # NumPy scalars and arrays (plain numeric dtypes only; see _numpy_pickles)
+    "numpy.dtype": _Call("numpy.dtype", numpy_dtype),
+    "numpy.ndarray": _Marker("numpy.ndarray"),
+    **{f"{module}.scalar": _Call(f"{module}.scalar", numpy_scalar) for module in NUMPY_MODULES},
+    **{f"{module}._reconstruct": _Call(f"{module}._reconstruct", numpy_reconstruct)
+       for module in NUMPY_MODULES},
     **{f"{module}.{cls}": StorageType(cls, TORCH_DTYPES[name])
        for cls, name in STORAGE_DTYPES.items() for module in ("torch", "torch.cuda")},
 }
+# torch globals that are safe but describe tensors numrnn cannot represent
+_UNSUPPORTED = {"torch.serialization._get_layout", "torch.per_tensor_affine",
+                "torch.per_tensor_symmetric", "torch.per_channel_affine",
+                "torch.per_channel_symmetric", "torch.per_channel_affine_float_qparams",
+                "torch._utils._rebuild_wrapper_subclass"}
+
+
 def resolve_global(module: str, name: str) -> Any:
     """The allowed object for ``module.name``, or a GlobalRef for a would-be class.
 
@@ -263,6 +289,9 @@ def resolve_global(module: str, name: str) -> Any:
     qualname = f"{module}.{name}"
     if qualname in ALLOWED:
         return ALLOWED[qualname]
+    if qualname.startswith("torch._utils._rebuild_") or qualname in _UNSUPPORTED:
+        raise CheckpointError(f"{qualname}: quantized, sparse, nested and other special "
+                              "tensors are not supported")
     root = module.split(".", 1)[0]
     if (root in _NEVER and not module.startswith(_NEVER_EXCEPT_PREFIXES)) or (
             not name.isidentifier() or not all(p.isidentifier() for p in module.split("."))):
@@ -364,7 +393,15 @@ class Unpickler:
             raise CheckpointError(f"bad arguments to {func.qualname}: {error}") from None
 
     def _build(self, obj: Any, state: Any) -> None:
-        if isinstance(obj, StandIn):
+        if isinstance(obj, NumpyDtype):
+            obj.build(state)
+        elif isinstance(obj, NumpyArray):
+            array = obj.build(state)  # the array replaces its placeholder everywhere
+            self._stack[-1] = array
+            for key in obj.memo_keys:
+                if self._memo.get(key) is obj:
+                    self._memo[key] = array
+        elif isinstance(obj, StandIn):
             slots = None
             if isinstance(state, tuple) and len(state) == 2:
                 state, slots = state
@@ -558,7 +595,9 @@ def _dispatch() -> dict[bytes, Callable[[Unpickler], bool | None]]:
     def _put(u, key: int) -> None:
         if key < 0:
             raise CheckpointError("negative pickle memo key")
-        u._memo[key] = u._top()
+        value = u._memo[key] = u._top()
+        if isinstance(value, NumpyArray):
+            value.memo_keys.append(key)
 
     ops[b"g"] = lambda u: _get(u, _parse_int(u._readline()))
     ops[b"h"] = lambda u: _get(u, u._read(1)[0])
@@ -681,6 +720,8 @@ def check_structure(root: Any) -> None:
             continue
         if isinstance(obj, GlobalRef):
             raise UnsafeCheckpointError(obj.qualname, "a reference to it is in the result")
+        if isinstance(obj, (NumpyArray, NumpyDtype)):
+            raise CheckpointError("numpy value left incomplete by the pickle")
         if isinstance(obj, StandIn):
             children: Any = (obj.state, obj.__dict__["_standin"][1])
         elif isinstance(obj, dict):
