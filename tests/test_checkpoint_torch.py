@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -287,3 +288,64 @@ def test_unsupported_tensor_kinds_are_checkpoint_errors():
     assert not isinstance(info.value, UnsafeCheckpointError)
     with pytest.raises(CheckpointError, match="not supported"):
         load_bytes(torch_bytes({"s": torch.eye(3).to_sparse()}))
+
+
+def _legacy_file(main: bytes, keys: list[str], records: list[bytes], little: bool = True
+                 ) -> bytes:
+    """A legacy checkpoint assembled by hand from its parts."""
+    import pickle
+
+    magic = pickle.dumps(0x1950A86A20F9469CFC6C, 2)
+    info = {"protocol_version": 1001, "little_endian": little,
+            "type_sizes": {"short": 2, "int": 4, "long": 4}}
+    return (magic + pickle.dumps(1001, 2) + pickle.dumps(info, 2) + main
+            + pickle.dumps(keys, 2) + b"".join(records))
+
+
+def _main_pickle(pid: tuple, offset: int, size: tuple, stride: tuple) -> bytes:
+    import pickle
+
+    marker = object()
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return pid if obj is marker else None
+
+    class Reduce:
+        def __reduce__(self):
+            return torch._utils._rebuild_tensor_v2, (marker, offset, size, stride, False,
+                                                      collections.OrderedDict())
+
+    buf = io.BytesIO()
+    Pickler(buf, protocol=2).dump({"t": Reduce()})
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("little", [True, False])
+def test_legacy_byte_order_and_storage_views(little):
+    values = np.arange(6, dtype=np.float64)
+    order = "<" if little else ">"
+    record = struct.pack(order + "q", 6) + values.astype(order + "f8").tobytes()
+    # a legacy storage view: elements [2, 5) of the root storage
+    pid = ("storage", torch.DoubleStorage, "root", "cpu", 6, ("view", 2, 3))
+    data = _legacy_file(_main_pickle(pid, 1, (2,), (1,)), ["root"], [record], little)
+    t = load_bytes(data)["t"]
+    assert t.dtype == np.float64 and t.flags.writeable
+    np.testing.assert_array_equal(t, [3.0, 4.0])
+    plain = ("storage", torch.DoubleStorage, "root", "cpu", 6, None)
+    data = _legacy_file(_main_pickle(plain, 0, (3, 2), (1, 3)), ["root"], [record], little)
+    np.testing.assert_array_equal(load_bytes(data)["t"], values.reshape(2, 3).T)
+    if little:  # torch agrees on the files it can read
+        np.testing.assert_array_equal(torch_load(data)["t"].numpy(), values.reshape(2, 3).T)
+
+
+def test_legacy_storage_records_that_lie():
+    pid = ("storage", torch.DoubleStorage, "root", "cpu", 6, None)
+    main = _main_pickle(pid, 0, (6,), (1,))
+    values = np.arange(6, dtype="<f8").tobytes()
+    for keys, record in [(["root"], struct.pack("<q", 7) + values),  # count disagrees
+                         (["root"], struct.pack("<q", 6) + values[:-1]),  # truncated
+                         (["other"], struct.pack("<q", 6) + values),  # unknown key
+                         (["root"], b"")]:
+        with pytest.raises(CheckpointError):
+            load_bytes(_legacy_file(main, keys, [record]))

@@ -110,6 +110,8 @@ class Storage:
             flat = raw != 0  # bytes other than 0/1 are not valid NumPy bools
         elif self.big_endian and disk.itemsize > 1:
             flat = flat.astype(dtype.numpy)
+        elif not flat.flags.aligned and flat.flags.writeable:
+            flat = flat.copy()  # legacy files pack storages unaligned; NumPy prefers aligned
         self._typed[dtype.name] = flat
         return flat
 

@@ -115,6 +115,8 @@ def load_safetensors(source: Source) -> dict[str, np.ndarray]:
         elif dtype == "BOOL" and flat.size and flat.view(np.uint8).max() > 1:
             flat = flat.view(np.uint8) != 0
         array = flat.reshape(shape)
+        if not array.flags.aligned and array.flags.writeable:
+            array = array.copy()  # a header not padded to 8 bytes leaves data unaligned
         if source.memmapped and not array.flags.writeable:
             array = array.view(np.memmap)
         tensors[name] = array
