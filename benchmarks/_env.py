@@ -20,13 +20,18 @@ _REEXEC_MARK = "NUMRNN_BENCH_REEXECED"
 REPO = Path(__file__).resolve().parent.parent
 
 
-def reexec_without_blas_overrides() -> None:
-    """Restart this interpreter once without BLAS_OVERRIDES if any of them is set."""
+def reexec_without_blas_overrides() -> str | None:
+    """Restart this interpreter once without BLAS_OVERRIDES if any of them is set.
+
+    Returns a note for the report in the restarted process, None if nothing was done.
+    """
     found = [name for name in BLAS_OVERRIDES if name in os.environ]
     if not found:
         if os.environ.pop(_REEXEC_MARK, None):
-            print(f"note: re-executed without {', '.join(BLAS_OVERRIDES)} for a fair NumPy")
-        return
+            note = f"re-executed without {', '.join(BLAS_OVERRIDES)} so NumPy picks its own kernel"
+            print(f"note: {note}")
+            return note
+        return None
     if os.environ.get(_REEXEC_MARK):
         raise RuntimeError(f"{found} still set after re-exec")  # would loop forever
     env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}

@@ -51,6 +51,10 @@ QUICK_CELLS = ("seed", "small", "medium", "stacked", "stream")
 
 CELLS = {cell.name: cell for cell in GRID}
 
+# Compute-bound cells: the GEMM is timed in the same interleaved rounds, so their share of
+# the GEMM peak is immune to load that drifts during the run.
+COMPUTE_BOUND = ("wide", "skinny", "large")
+
 
 def flops(family: str, cell: Cell) -> float:
     """FLOPs of the whole stack: sum over layers and directions of 2·T·N·G·H·(D_layer + H).

@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 from _bars import row_checks, verdict
-from _grid import Cell, flops
+from _grid import COMPUTE_BOUND, Cell, flops
 from _peers import Skip, build
-from _timing import interleaved_medians
+from _timing import GEMM_FLOPS, gemm_run, interleaved_medians
 
 # Seconds of interleaved rounds per cell (all peers together), and repeat limits.
 FULL = {"budget_s": 6.0, "min_repeats": 5, "max_repeats": 200}
@@ -28,11 +28,18 @@ def measure(
 ) -> dict[str, Any]:
     """One table row: medians, ratios, GFLOP/s, share of GEMM peak, µs per step, max diff.
 
+    `gemm_gflops` is the run's GEMM peak; compute-bound cells time their own in the rounds.
+
     Raises `Skip` when numrnn lacks the family.
     """
     peers = build(family, cell, threads, workdir, with_ort)
+    runs = dict(peers.runs)
+    if cell.name in COMPUTE_BOUND:
+        runs["gemm"] = gemm_run()
     with torch.inference_mode():
-        timed = interleaved_medians(peers.runs, **(QUICK if quick else FULL))
+        timed = interleaved_medians(runs, **(QUICK if quick else FULL))
+    if "gemm" in timed:
+        gemm_gflops = GEMM_FLOPS / timed.pop("gemm")["median_s"] / 1e9
     work = flops(family, cell)
     median = {name: t["median_s"] for name, t in timed.items()}
     ours = median["numrnn"]
@@ -50,6 +57,8 @@ def measure(
         "vs_ort": ours / ort if ort is not None else None,
         "gflops": work / ours / 1e9,
         "gflops_by_engine": {name: work / t / 1e9 for name, t in median.items()},
+        "gemm_gflops": gemm_gflops,
+        "gemm_local": cell.name in COMPUTE_BOUND,
         "gemm_share": work / ours / 1e9 / gemm_gflops,
         "us_per_step": ours / cell.steps * 1e6,
         "us_per_step_by_engine": {name: t / cell.steps * 1e6 for name, t in median.items()},

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from _bars import verdict
+from _grid import COMPUTE_BOUND, TORCH_BAR
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -26,7 +27,9 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"torch {m['torch']}, ONNX Runtime {m['onnxruntime'] or 'not installed'}.",
         f"Threads: {results['threads']} everywhere (NumPy BLAS, torch, ORT intra-op). "
         f"BLAS: {blas or 'unknown'}.",
-        f"GEMM peak (2048×2048 float32 `np.matmul`): {results['gemm_gflops']:.1f} GFLOP/s. "
+        f"GEMM peak (2048×2048 float32 `np.matmul`): {results['gemm_gflops']:.1f} GFLOP/s "
+        f"at the start; the compute-bound cells ({', '.join(COMPUTE_BOUND)}) time it in their "
+        f"own rounds and take % GEMM from that. "
         f"Medians of interleaved repeats; ×torch and ×ORT are numrnn's time over the peer's "
         f"(lower is better). 1-min load average {_load(results['load_average'])}.",
     ]
@@ -146,8 +149,13 @@ def write_plot(results: dict[str, Any], path: Path) -> bool:
         peers = (("vs_torch", "÷ torch"), ("vs_ort", "÷ ORT"))
         for offset, (key, label) in zip((-0.2, 0.2), peers):
             values = [r[key] if r[key] is not None else float("nan") for r in rows]
-            ax.bar([x + offset for x in xs], values, width=0.4, label=f"numrnn {label}")
+            # Bars grow from 1.0 (parity), up when numrnn is slower, down when faster.
+            bars = ax.bar([x + offset for x in xs], [v - 1 for v in values], bottom=1,
+                          width=0.4, label=f"numrnn {label}")
+            ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7)
         ax.axhline(1.0, color="black", linewidth=1)
+        ax.axhline(TORCH_BAR[family], color="tab:blue", linewidth=1, linestyle="--",
+                   label=f"bar vs torch ({TORCH_BAR[family]:g})")
         ax.set_yscale("log")
         ax.set_xticks(list(xs), [r["cell"] for r in rows])
         ax.set_ylabel("time ratio")

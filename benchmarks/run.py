@@ -19,7 +19,7 @@ from pathlib import Path
 from _env import REPO, reexec_without_blas_overrides
 
 # Must happen before NumPy loads OpenBLAS; only this process and its children are affected.
-reexec_without_blas_overrides()
+REEXEC_NOTE = reexec_without_blas_overrides()
 sys.path.insert(1, str(REPO))  # numrnn from this checkout, installed or not
 
 import datetime  # noqa: E402
@@ -108,7 +108,8 @@ def _fmt(value: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    notes = _env.set_threads(args.threads)
+    notes = [REEXEC_NOTE] if REEXEC_NOTE else []
+    notes += _env.set_threads(args.threads)
     with_ort = not args.no_ort and ort_available()
     if not args.no_ort and not with_ort:
         notes.append("onnxruntime not installed: ORT columns skipped")
