@@ -12,6 +12,7 @@ state dict torch saved, and get torch's numbers::
 
 from . import utils  # noqa: F401  (numrnn.utils.rnn, as torch.nn.utils.rnn)
 from ._random import manual_seed
+from .checkpoint import CheckpointError, UnsafeCheckpointError, load, save, state_dict_from
 from .layers import Dropout, Embedding, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .module import IncompatibleKeys, Module, StateDictError
 from .packing import (
@@ -49,4 +50,9 @@ __all__ = [
     "pack_sequence",
     "pad_sequence",
     "manual_seed",
+    "load",
+    "save",
+    "state_dict_from",
+    "CheckpointError",
+    "UnsafeCheckpointError",
 ]
