@@ -80,13 +80,31 @@ def _zero_state(family: str, cell: Cell) -> tuple[np.ndarray, ...]:
     return tuple(np.zeros(shape, dtype=np.float32) for _ in range(count))
 
 
-def _ort_session(family: str, cell: Cell, source: torch.nn.Module, workdir: Path, threads: int):
-    """Export `source` with torch's TorchScript exporter and open it in ONNX Runtime.
+def _export(source: torch.nn.Module, args: tuple, path: Path, inputs: list[str],
+            outputs: list[str]) -> str:
+    """Export with torch's TorchScript exporter, else the dynamo one; return which worked.
 
     The legacy exporter (`dynamo=False`) emits ONNX's fused RNN/LSTM/GRU operators, which
-    is what a user exporting these layers gets and what ORT runs best; the dynamo exporter
-    unrolls RNN-tanh into one MatMul per step.
+    ORT runs best; the dynamo exporter unrolls RNN-tanh into one MatMul per step, so it is
+    only the fallback for a torch that no longer has the legacy path.
     """
+    errors = []
+    for dynamo in (False, True):
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                torch.onnx.export(source, args, str(path), dynamo=dynamo,
+                                  input_names=inputs, output_names=outputs)
+        except Exception as exc:  # noqa: BLE001 - try the other exporter
+            errors.append(f"dynamo={dynamo}: {exc!r:.150}")
+            continue
+        return "dynamo" if dynamo else "legacy"
+    raise RuntimeError("; ".join(errors))
+
+
+def _ort_session(family: str, cell: Cell, source: torch.nn.Module, workdir: Path,
+                 threads: int) -> tuple[Any, str]:
+    """The exported model in an ORT CPU session with equal threads, and the exporter used."""
     import onnxruntime as ort
 
     state = _zero_state(family, cell)
@@ -95,21 +113,13 @@ def _ort_session(family: str, cell: Cell, source: torch.nn.Module, workdir: Path
     hx = example_state if family == "lstm" else example_state[0]
     x = torch.zeros(cell.T, cell.N, cell.D)
     path = workdir / f"{family}_{cell.name}.onnx"
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            source,
-            (x, hx),
-            str(path),
-            dynamo=False,
-            input_names=["x", *names],
-            output_names=["y", *[n.replace("0", "n") for n in names]],
-        )
+    exporter = _export(source, (x, hx), path, ["x", *names], ["y", "hn", "cn"][: 1 + len(names)])
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return session, exporter
 
 
 def _max_diff(ours: list[np.ndarray], theirs: list[np.ndarray]) -> float:
@@ -139,7 +149,7 @@ def build(family: str, cell: Cell, threads: int, workdir: Path, with_ort: bool) 
     inputs = {"numrnn": (xs, state), "torch": (xs_torch, state_torch)}
     if with_ort:
         try:
-            steps["onnxruntime"] = _ort_step(family, cell, source, workdir, threads)
+            steps["onnxruntime"] = _ort_step(family, cell, source, workdir, threads, notes)
             inputs["onnxruntime"] = (xs, state)
         except Exception as exc:  # noqa: BLE001 - any export failure only drops this peer
             notes.append(f"ORT skipped for {family}/{cell.name}: export failed: {exc!r:.200}")
@@ -168,9 +178,12 @@ def _loop(step: Callable[[Any, Any], Any], xs: list, state: Any) -> Callable[[],
     return run
 
 
-def _ort_step(family: str, cell: Cell, source: torch.nn.Module, workdir: Path, threads: int):
+def _ort_step(family: str, cell: Cell, source: torch.nn.Module, workdir: Path, threads: int,
+              notes: list[str]) -> Callable[[Any, Any], Any]:
     """`step(x, h) -> (out, h)` on the exported model, called like the torch layer."""
-    session = _ort_session(family, cell, source, workdir, threads)
+    session, exporter = _ort_session(family, cell, source, workdir, threads)
+    if exporter != "legacy":
+        notes.append(f"ORT {family}/{cell.name}: exported with the {exporter} exporter")
     run = session.run
     if family == "lstm":
 
