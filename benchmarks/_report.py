@@ -85,7 +85,8 @@ def _coldstart(cold: dict[str, Any] | None) -> list[str]:
              "| engine | wall s | peak RSS MiB |", "|---|--:|--:|"]
     for name, f in cold["engines"].items():
         lines.append(f"| {name} | {f['wall_s']:.3f} | {f['rss_mib']:.1f} |")
-    lines.append(f"\nCold-start bar: {verdict(cold['checks'])}")
+    lines.append(f"\nnumrnn's output vs torch's: max diff {_num(cold['max_diff'], '.1e')}. "
+                 f"Cold-start bar: {verdict(cold['checks'])}")
     return lines
 
 

@@ -49,7 +49,7 @@ def prepare(workdir: Path) -> tuple[dict[str, Path], str]:
     exists, an `.npz` of the same weights); ORT reads an `.onnx` export of the same model.
     """
     model = SimpleRNN().eval()
-    paths = {"x": workdir / "x.npy", "onnx": workdir / "simple_rnn.onnx"}
+    paths = {"x": workdir / "x.npy", "y": workdir / "y.npy", "onnx": workdir / "simple_rnn.onnx"}
     if BUNDLED.exists():
         model.load_state_dict(torch.load(BUNDLED, weights_only=True))
         paths["pt"] = BUNDLED
@@ -70,6 +70,8 @@ def prepare(workdir: Path) -> tuple[dict[str, Path], str]:
     else:
         x = np.random.default_rng(0).standard_normal((4, 6, 3), dtype=np.float32)
     np.save(paths["x"], x)
+    with torch.inference_mode():
+        np.save(paths["y"], model(torch.from_numpy(x)).numpy())  # torch's answer, for the check
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (torch.from_numpy(x),), str(paths["onnx"]), dynamo=False,
@@ -133,6 +135,14 @@ def measure(workdir: Path, repeats: int, with_ort: bool) -> dict[str, Any]:
     notes = [note]
     if "numrnn" not in progs:
         notes.append("numrnn cold start skipped: numrnn.RNN / numrnn.Linear not there yet")
+    max_diff = None
+    if "numrnn" in progs:  # fast and wrong must be caught here too (untimed run)
+        check = f"\nREPORT = (float(np.abs(y - np.load({str(paths['y'])!r})).max()),)\n"
+        try:
+            _, (_, max_diff) = run_child(progs["numrnn"] + check)
+        except ChildFailed as exc:
+            notes.append(f"cold start of numrnn failed: {exc}")
+            progs.pop("numrnn")
     walls: dict[str, list[float]] = {name: [] for name in progs}
     rss: dict[str, list[float]] = {name: [] for name in progs}
     failed: dict[str, str] = {}
@@ -154,4 +164,4 @@ def measure(workdir: Path, repeats: int, with_ort: bool) -> dict[str, Any]:
         for name in progs
         if walls[name]
     }
-    return {"engines": figures, "repeats": repeats, "notes": notes}
+    return {"engines": figures, "repeats": repeats, "max_diff": max_diff, "notes": notes}
