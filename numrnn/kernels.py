@@ -148,7 +148,7 @@ def project(x: np.ndarray, w_t: np.ndarray, b: np.ndarray | None, out: np.ndarra
     """Input part of a chunk of steps, ``out = x W^T + b``: [c, N, D] -> [c, N, G·H]."""
     c, n, d = x.shape
     x2 = np.ascontiguousarray(x).reshape(c * n, d)  # one GEMM for the whole chunk
-    np.matmul(x2, w_t, out=out.reshape(c * n, -1))
+    np.matmul(x2, w_t, out=out.reshape(c * n, out.shape[-1]))
     if b is not None:
         out += b
     return out
