@@ -124,7 +124,7 @@ def test_training_checkpoint_loads_whole(legacy):
 
 
 @pytest.mark.parametrize("legacy", FORMATS)
-@pytest.mark.parametrize("kind", ["RNN+Linear", "LSTM", "GRU", "Sequential"])
+@pytest.mark.parametrize("kind", ["RNN+Linear", "LSTM", "GRU", "Sequential", "DataParallel"])
 def test_whole_module_state_dict(kind, legacy):
     torch.manual_seed(0)
     if kind == "RNN+Linear":
@@ -133,6 +133,8 @@ def test_whole_module_state_dict(kind, legacy):
         model = torch.nn.LSTM(3, 6, num_layers=2, bidirectional=True, proj_size=2)
     elif kind == "GRU":
         model = torch.nn.GRU(4, 5, batch_first=True, bias=False)
+    elif kind == "DataParallel":  # CPU-only DataParallel: a wrapper whose child is "module"
+        model = torch.nn.DataParallel(_RNNModel(), device_ids=[])
     else:
         model = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.LSTM(4, 3),
                                     torch.nn.BatchNorm1d(3))
