@@ -143,17 +143,30 @@ def test_nan_and_inf_propagate_through_linear():
     assert np.isnan(y[0]).all() and np.isinf(y[1]).all() and np.isfinite(y[2]).all()
 
 
-def test_nan_propagates_through_rnn():
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [("RNN", {}), ("RNN", {"nonlinearity": "relu"}), ("LSTM", {}), ("GRU", {}),
+     ("RNN", {"bidirectional": True, "num_layers": 2})],
+)
+@pytest.mark.parametrize("N", [1, 2])
+def test_nan_propagates_through_recurrent_layers(name, kwargs, N):
     rng = np.random.default_rng(4)
-    t, n = pair("RNN", 3, 4, rng=rng)
-    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    t, n = pair(name, 3, 4, rng=rng, **kwargs)
+    x = rng.standard_normal((5, N, 3)).astype(np.float32)
     x[2, 0, 1] = np.nan
-    x[3, 1, 0] = np.inf
-    out_t, h_t = t(to_torch(x))
-    out_n, h_n = n(x)
+    if N > 1:
+        x[3, 1, 0] = np.inf
+    out_t, state_t = t(to_torch(x))
+    out_n, state_n = n(x)
     assert_close(out_n, out_t, np.float32)
-    assert_close(h_n, h_t, np.float32)
-    assert np.isnan(out_n[2:, 0]).all() and np.isfinite(out_n[:2]).all()
+    if name != "LSTM":
+        state_n, state_t = (state_n,), (state_t,)
+    assert len(state_n) == len(state_t)
+    for got, expected in zip(state_n, state_t):
+        assert_close(got, expected, np.float32)
+    assert np.isnan(out_n[2:, 0]).all()
+    if not kwargs.get("bidirectional"):
+        assert np.isfinite(out_n[:2]).all()
 
 
 # ---------------------------------------------------------------------------------------
