@@ -29,7 +29,7 @@ returns the final state of every row.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -44,6 +44,10 @@ __all__ = [
     "split_input",
     "fused_steps",
     "FUSE_BYTES",
+    "ROWS",
+    "FEATURES",
+    "FUSED",
+    "choose_layout",
     "rnn_scan",
     "lstm_scan",
     "gru_scan",
@@ -57,6 +61,7 @@ class RNNWeights(NamedTuple):
     w_hh_t: np.ndarray  # [H, H]
     b: np.ndarray | None  # [H]   b_ih + b_hh
     relu: bool
+    w_hh: np.ndarray  # [H, H]  W_hh itself, for the FEATURES layout
     w_aug: np.ndarray | None  # [D+1+H, H]  [W_ih^T; b; W_hh^T], for the one-row fused path
 
 
@@ -65,6 +70,7 @@ class LSTMWeights(NamedTuple):
     w_hh_t: np.ndarray  # [P, 4H]
     b: np.ndarray | None  # [4H]
     w_hr_t: np.ndarray | None  # [H, P]
+    w_hh: np.ndarray  # [4H, P]
     w_aug: np.ndarray | None  # [D+1+P, 4H]
 
 
@@ -73,6 +79,7 @@ class GRUWeights(NamedTuple):
     w_hh_t: np.ndarray  # [H, 3H]
     b: np.ndarray | None  # [3H]    (b_ir + b_hr)/2 | (b_iz + b_hz)/2 | b_in
     b_hn: np.ndarray | None  # [H]
+    w_hh: np.ndarray  # [3H, H]
     w_aug: np.ndarray | None  # [D+1+H, 4H]  columns r|z (input and hidden) | n input | n hidden
 
 
@@ -97,7 +104,7 @@ def _fused_bias(b_ih: np.ndarray | None, b_hh: np.ndarray | None) -> np.ndarray 
 def prepare_rnn(w_ih, w_hh, b_ih=None, b_hh=None, relu=False) -> RNNWeights:
     """Kernel weights of an Elman RNN layer from torch's ``weight_ih`` [H, D] etc."""
     w_ih_t, w_hh_t, b = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), _fused_bias(b_ih, b_hh)
-    return RNNWeights(w_ih_t, w_hh_t, b, relu, _augment(w_ih_t, b, w_hh_t))
+    return RNNWeights(w_ih_t, w_hh_t, b, relu, w_hh_t.T.copy(), _augment(w_ih_t, b, w_hh_t))
 
 
 def _lstm_gates(a: np.ndarray) -> np.ndarray:
@@ -113,7 +120,7 @@ def prepare_lstm(w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None) -> LSTMWeights:
     w_ih_t = np.ascontiguousarray(_lstm_gates(w_ih).T)
     w_hh_t = np.ascontiguousarray(_lstm_gates(w_hh).T)
     w_hr_t = None if w_hr is None else np.ascontiguousarray(w_hr.T)
-    return LSTMWeights(w_ih_t, w_hh_t, b, w_hr_t, _augment(w_ih_t, b, w_hh_t))
+    return LSTMWeights(w_ih_t, w_hh_t, b, w_hr_t, w_hh_t.T.copy(), _augment(w_ih_t, b, w_hh_t))
 
 
 def prepare_gru(w_ih, w_hh, b_ih=None, b_hh=None) -> GRUWeights:
@@ -141,7 +148,7 @@ def prepare_gru(w_ih, w_hh, b_ih=None, b_hh=None) -> GRUWeights:
         None if b is None else np.concatenate([b, b_hn_col]),
         np.concatenate([w_hh_t[:, : 2 * H], zeros_h, w_hh_t[:, 2 * H :]], axis=1),
     )
-    return GRUWeights(w_ih_t, w_hh_t, b, b_hn, w_aug)
+    return GRUWeights(w_ih_t, w_hh_t, b, b_hn, w_hh_t.T.copy(), w_aug)
 
 
 def project(x: np.ndarray, w_t: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> np.ndarray:
@@ -182,77 +189,123 @@ def split_input(w: RNNWeights | LSTMWeights | GRUWeights, xp: np.ndarray) -> tup
     return (xp,)
 
 
-# In the scans below, ufunc and np.dot outputs are passed positionally: it is measurably
-# cheaper than out= on the tiny operands where per-call overhead is the whole cost.
+# Layouts a scan can run in:
+#   ROWS      state [N, P], gates [N, G·H]: h W_hh^T per step (packed batches too);
+#   FEATURES  state [P, N], gates [G·H, N]: W_hh h^T per step. Every gate block is then a
+#             contiguous row block, and BLAS splits the long weight dimension across
+#             threads: the faster product for batches of several rows and wide layers;
+#   FUSED     one row, small layer: steps are ``(src_t, ot)`` from ``fused_steps`` and one
+#             product with ``w_aug`` covers input, bias and recurrence.
+# In FEATURES, steps pass ``xt`` and ``ot`` as [G·H, N] and [P, N] (transposed views).
+# ufunc and np.dot outputs are passed positionally: measurably cheaper than out= on the
+# tiny operands where per-call overhead is the whole cost.
+ROWS, FEATURES, FUSED = "rows", "features", "fused"
 
 
-def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, fused: bool = False) -> np.ndarray:
-    """Elman recurrence ``h' = act(xt + h W_hh^T)`` over ``steps``; returns the final S [N, H].
+def choose_layout(w: RNNWeights | LSTMWeights | GRUWeights, batch: int) -> str:
+    """The layout a padded batch of ``batch`` rows runs in (measured in benchmarks/)."""
+    if batch == 1 and w.w_aug is not None:
+        return FUSED
+    if batch >= FEATURES_MIN_BATCH and w.w_hh.size >= FEATURES_MIN_WEIGHTS:
+        return FEATURES
+    return ROWS
 
-    ``fused``: steps are ``(src_t, ot)`` from ``fused_steps`` and one product does it all.
-    """
-    S = h0.copy()
-    h, m = S, S.shape[0]
-    w_rec = w.w_aug if fused else w.w_hh_t
+
+FEATURES_MIN_BATCH = 16
+FEATURES_MIN_WEIGHTS = 256 * 64
+
+
+def _blocks(layout: str) -> Callable[[np.ndarray, int, int], np.ndarray]:
+    """Slicer of gate blocks ``[lo:hi]`` along the gate axis of a work buffer."""
+    if layout == FEATURES:
+        return lambda a, lo, hi: a[lo:hi]
+    return lambda a, lo, hi: a[:, lo:hi]
+
+
+def _state(h0: np.ndarray, layout: str) -> np.ndarray:
+    return np.ascontiguousarray(h0.T) if layout == FEATURES else h0.copy()
+
+
+def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, layout: str = ROWS) -> np.ndarray:
+    """Elman recurrence ``h' = act(xt + h W_hh^T)`` over ``steps``; returns the final state [N, H]."""
+    S = _state(h0, layout)
+    h, m = S, h0.shape[0]
+    w_rec = {ROWS: w.w_hh_t, FEATURES: w.w_hh, FUSED: w.w_aug}[layout]
+    pre = np.empty_like(S) if layout == FEATURES else None
     dot, add = np.dot, np.add
     act = np.tanh if not w.relu else None
     zero = S.dtype.type(0)
     for a, ot in steps:
-        if fused:
-            dot(a, w_rec, ot)  # [1, D+1+H] @ [D+1+H, H] -> [1, H]
-        else:
+        if layout == ROWS:
             n = a.shape[0]
             if n != m:  # packed: rows leave (forward) or join (reverse) the batch
                 S[:m] = h
                 h, m = S[:n], n
             dot(h, w_rec, ot)  # [n, H] @ [H, H] -> [n, H]
             add(ot, a, ot)
+        elif layout == FEATURES:
+            dot(w_rec, h, pre)  # [H, H] @ [H, N] -> [H, N]
+            add(pre, a, ot)
+        else:
+            dot(a, w_rec, ot)  # [1, D+1+H] @ [D+1+H, H] -> [1, H]
         if act is not None:
             act(ot, ot)
         else:
             np.maximum(ot, zero, out=ot)
         h = ot
+    if layout == FEATURES:
+        S[...] = h
+        return S.T
     S[:m] = h
     return S
 
 
 def lstm_scan(
-    steps: Steps, w: LSTMWeights, h0: np.ndarray, c0: np.ndarray, fused: bool = False
+    steps: Steps, w: LSTMWeights, h0: np.ndarray, c0: np.ndarray, layout: str = ROWS
 ) -> tuple[np.ndarray, np.ndarray]:
-    """LSTM recurrence over ``steps``; returns the final (S [N, P], C [N, H]).
+    """LSTM recurrence over ``steps``; returns the final (state [N, P], cell [N, H]).
 
-    Work buffer per row: ``[i f o | g | c]`` (5H wide), so that ``[i f] ⊙ [g c]``
+    Work buffer: ``[i f o | g | c]`` (5H along the gate axis), so that ``[i f] ⊙ [g c]``
     is one multiply and c never leaves the buffer.
     """
-    S = h0.copy()
+    fm = layout == FEATURES
+    S = _state(h0, layout)
     N, H = c0.shape
-    buf = np.empty((N, 5 * H), dtype=h0.dtype)  # [i f o g c]
-    buf[:, 4 * H :] = c0
-    pre_buf = np.empty((N, 4 * H), dtype=h0.dtype)
-    prod = np.empty((N, 2 * H), dtype=h0.dtype)  # [i⊙g, f⊙c]
-    tc = np.empty((N, H), dtype=h0.dtype)  # tanh(c), then o ⊙ tanh(c) when projecting
-    w_rec, w_hr_t = (w.w_aug if fused else w.w_hh_t), w.w_hr_t
+    shape = (lambda k: (k, N)) if fm else (lambda k: (N, k))
+    blk = _blocks(layout)
+    dtype = h0.dtype
+    buf = np.empty(shape(5 * H), dtype)  # [i f o g c]
+    blk(buf, 4 * H, 5 * H)[...] = c0.T if fm else c0
+    pre_buf = np.empty(shape(4 * H), dtype)
+    prod = np.empty(shape(2 * H), dtype)  # [i⊙g, f⊙c]
+    tc = np.empty(shape(H), dtype)  # tanh(c), then o ⊙ tanh(c) when projecting
+    w_rec = {ROWS: w.w_hh_t, FEATURES: w.w_hh, FUSED: w.w_aug}[layout]
+    w_hr_t = w.w_hr_t
     dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
     h, m, b = S, N, None
     for a, ot in steps:
-        n = ot.shape[0]
-        if n != m:  # packed: rows leave (forward) or join (reverse) the batch
-            S[:m] = h
-            h, m, b = S[:n], n, None
+        if not fm:
+            n = ot.shape[0]
+            if n != m:  # packed: rows leave (forward) or join (reverse) the batch
+                S[:m] = h
+                h, m, b = S[:n], n, None
         if b is None:  # views of the buffers for the m live rows
-            b = buf[:m]
-            gates, sig, if_, gc = b[:, : 4 * H], b[:, : 3 * H], b[:, : 2 * H], b[:, 3 * H :]
-            o, c = b[:, 2 * H : 3 * H], b[:, 4 * H :]
+            b, p, t = (buf, prod, tc) if fm else (buf[:m], prod[:m], tc[:m])
+            gates, sig, if_ = blk(b, 0, 4 * H), blk(b, 0, 3 * H), blk(b, 0, 2 * H)
+            gc, o, c = blk(b, 3 * H, 5 * H), blk(b, 2 * H, 3 * H), blk(b, 4 * H, 5 * H)
+            ig, fc = blk(p, 0, H), blk(p, H, 2 * H)
             # The product goes to a contiguous buffer (BLAS and np.dot are fastest there);
-            # with one row, the gates' own view is contiguous already.
+            # row blocks, or a single row, are contiguous already.
             pre = gates if gates.flags.c_contiguous else pre_buf[:m]
-            p = prod[:m]
-            ig, fc, t = p[:, :H], p[:, H:], tc[:m]
-        if fused:
-            dot(a, w_rec, pre)  # [1, D+1+P] @ [D+1+P, 4H] -> [1, 4H]
-        else:
+            t_rows = t.T  # for the projection: [N, H] view of tanh(c) ⊙ o
+        if layout == ROWS:
             dot(h, w_rec, pre)  # [n, P] @ [P, 4H] -> [n, 4H]
             add(pre, a, pre)
+        elif fm:
+            dot(w_rec, h, pre)  # [4H, P] @ [P, N] -> [4H, N]
+            add(pre, a, pre)
+        else:
+            dot(a, w_rec, pre)  # [1, D+1+P] @ [D+1+P, 4H] -> [1, 4H]
         tanh(pre, gates)  # tanh(g) and, from ½-scaled a, tanh(a/2)
         mul(sig, 0.5, sig)
         add(sig, 0.5, sig)  # σ(i), σ(f), σ(o)
@@ -263,43 +316,59 @@ def lstm_scan(
             mul(o, t, ot)  # h' = σ(o) ⊙ tanh(c')
         else:
             mul(o, t, t)
-            dot(t, w_hr_t, ot)  # [n, H] @ [H, P] -> [n, P]
+            if fm:
+                dot(t_rows, w_hr_t, ot.T)  # [N, H] @ [H, P] -> [N, P], the output rows
+            else:
+                dot(t, w_hr_t, ot)  # [n, H] @ [H, P] -> [n, P]
         h = ot
+    c_final = blk(buf, 4 * H, 5 * H)
+    if fm:
+        S[...] = h
+        return S.T, c_final.T.copy()
     S[:m] = h
-    return S, buf[:, 4 * H :].copy()
+    return S, c_final.copy()
 
 
 def gru_scan(
-    steps: Iterable[tuple[np.ndarray, ...]], w: GRUWeights, h0: np.ndarray, fused: bool = False
+    steps: Iterable[tuple[np.ndarray, ...]], w: GRUWeights, h0: np.ndarray, layout: str = ROWS
 ) -> np.ndarray:
-    """GRU recurrence over ``steps`` of ``(x_rz, x_n, ot)``; returns the final S [N, H].
+    """GRU recurrence over ``steps`` of ``(x_rz, x_n, ot)``; returns the final state [N, H].
 
-    ``fused``: steps are ``(src_t, ot)`` and the product gives ``[rz | x_n | h_n]`` [1, 4H].
+    FUSED steps are ``(src_t, ot)`` and the product gives ``[rz | x_n | h_n + b_hn]`` [1, 4H].
     """
-    S = h0.copy()
-    N, H = S.shape
-    buf = np.empty((N, 4 * H if fused else 3 * H), dtype=h0.dtype)  # [r z n (x_n)]
-    diff = np.empty((N, H), dtype=h0.dtype)
-    w_rec, b_hn = (w.w_aug if fused else w.w_hh_t), w.b_hn
+    fm, fused = layout == FEATURES, layout == FUSED
+    S = _state(h0, layout)
+    N, H = h0.shape
+    shape = (lambda k: (k, N)) if fm else (lambda k: (N, k))
+    blk = _blocks(layout)
+    buf = np.empty(shape(4 * H if fused else 3 * H), h0.dtype)  # [r z n (x_n)]
+    diff = np.empty(shape(H), h0.dtype)
+    w_rec = {ROWS: w.w_hh_t, FEATURES: w.w_hh, FUSED: w.w_aug}[layout]
+    b_hn = w.b_hn
+    if fm and b_hn is not None:
+        b_hn = b_hn[:, None]  # [H, 1]: broadcast along the batch
     dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
     h, m, b = S, N, None
     for step in steps:
         ot = step[-1]
-        n = ot.shape[0]
-        if n != m:
-            S[:m] = h
-            h, m, b = S[:n], n, None
+        if not fm:
+            n = ot.shape[0]
+            if n != m:
+                S[:m] = h
+                h, m, b = S[:n], n, None
         if b is None:
-            b = buf[:m]
-            rz, r, z = b[:, : 2 * H], b[:, :H], b[:, H : 2 * H]
-            nn = b[:, 3 * H :] if fused else b[:, 2 * H :]  # h W_hn^T (+ b_hn), then n
-            x_n = b[:, 2 * H : 3 * H]
-            d = diff[:m]
+            b, d = (buf, diff) if fm else (buf[:m], diff[:m])
+            rz, r, z = blk(b, 0, 2 * H), blk(b, 0, H), blk(b, H, 2 * H)
+            nn = blk(b, 3 * H, 4 * H) if fused else blk(b, 2 * H, 3 * H)  # h W_hn^T + b_hn, then n
+            x_n = blk(b, 2 * H, 3 * H)
         if fused:
             dot(step[0], w_rec, b)  # [1, D+1+H] @ [D+1+H, 4H] -> [rz, x_n, h_n + b_hn]
         else:
             x_rz, x_n = step[0], step[1]
-            dot(h, w_rec, b)  # [n, H] @ [H, 3H] -> [n, 3H]
+            if fm:
+                dot(w_rec, h, b)  # [3H, H] @ [H, N] -> [3H, N]
+            else:
+                dot(h, w_rec, b)  # [n, H] @ [H, 3H] -> [n, 3H]
             add(rz, x_rz, rz)
             if b_hn is not None:
                 add(nn, b_hn, nn)
@@ -313,5 +382,8 @@ def gru_scan(
         mul(d, z, d)
         add(nn, d, ot)  # h' = n + z ⊙ (h − n)
         h = ot
+    if fm:
+        S[...] = h
+        return S.T
     S[:m] = h
     return S

@@ -72,14 +72,14 @@ def _prepare(mode: str, p: dict[str, np.ndarray | None], sfx: str) -> Any:
     return kernels.prepare_rnn(w_ih, w_hh, b_ih, b_hh, relu=mode == "RNN_RELU")
 
 
-def _scan(mode: str, steps: Any, w: Any, h0: np.ndarray, c0: np.ndarray | None, fused: bool = False):
+def _scan(mode: str, steps: Any, w: Any, h0: np.ndarray, c0: np.ndarray | None, layout: str):
     # NaN and inf propagate silently, as in torch (steps project lazily, so this covers it too).
     with np.errstate(invalid="ignore", over="ignore"):
         if mode == "LSTM":
-            return kernels.lstm_scan(steps, w, h0, c0, fused)
+            return kernels.lstm_scan(steps, w, h0, c0, layout)
         if mode == "GRU":
-            return kernels.gru_scan(steps, w, h0, fused), None
-        return kernels.rnn_scan(steps, w, h0, fused), None
+            return kernels.gru_scan(steps, w, h0, layout), None
+        return kernels.rnn_scan(steps, w, h0, layout), None
 
 
 def _chunks(T: int, step_bytes: int, reverse: bool) -> list[tuple[int, int]]:
@@ -91,8 +91,9 @@ def _chunks(T: int, step_bytes: int, reverse: bool) -> list[tuple[int, int]]:
 def _run_padded(mode, w, x, out, h0, c0, reverse):
     """One direction of one layer over a padded batch: x [T, N, D] -> out [T, N, P] (in place)."""
     T, N, _ = x.shape
-    if N == 1 and w.w_aug is not None:  # small layer, one row: call overhead is the cost
-        return _scan(mode, kernels.fused_steps(x, h0, out, reverse), w, h0, c0, fused=True)
+    layout = kernels.choose_layout(w, N)
+    if layout == kernels.FUSED:
+        return _scan(mode, kernels.fused_steps(x, h0, out, reverse), w, h0, c0, layout)
     G = w.w_ih_t.shape[1]
     spans = _chunks(T, N * G * x.itemsize, reverse)
     xp_buf = np.empty((spans[0][1] - spans[0][0], N, G), dtype=x.dtype)
@@ -101,9 +102,15 @@ def _run_padded(mode, w, x, out, h0, c0, reverse):
         for t0, t1 in spans:
             xp = kernels.project(x[t0:t1], w.w_ih_t, w.b, xp_buf[: t1 - t0])
             parts = (*kernels.split_input(w, xp), out[t0:t1])
-            yield from zip(*(p[::-1] for p in parts) if reverse else parts)
+            if reverse:
+                parts = tuple(p[::-1] for p in parts)
+            if layout == kernels.FEATURES:  # [G·H, N] and [P, N] views of each step
+                for step in zip(*parts):
+                    yield tuple(a.T for a in step)
+            else:
+                yield from zip(*parts)
 
-    return _scan(mode, steps(), w, h0, c0)
+    return _scan(mode, steps(), w, h0, c0, layout)
 
 
 def _run_packed(mode, w, data, out, offsets, h0, c0, reverse):
@@ -115,7 +122,7 @@ def _run_packed(mode, w, data, out, offsets, h0, c0, reverse):
     parts = (*kernels.split_input(w, xp), out)
     order = range(T - 1, -1, -1) if reverse else range(T)
     steps = (tuple(p[offsets[t] : offsets[t + 1]] for p in parts) for t in order)
-    return _scan(mode, steps, w, h0, c0)
+    return _scan(mode, steps, w, h0, c0, kernels.ROWS)
 
 
 class RNNBase(Module):

@@ -1,0 +1,95 @@
+"""Every kernel layout (rows, features, fused) forced on every layer type, against torch.
+
+The layer picks a layout from the batch and layer size; the Hypothesis parity tests use
+small shapes, so here each layout is forced in turn to keep all three honest.
+"""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import numrnn as nn
+from numrnn import kernels
+
+LAYOUTS = [kernels.ROWS, kernels.FEATURES, kernels.FUSED]
+CHOOSE_LAYOUT = kernels.choose_layout  # the real one, whatever a fixture has patched in
+
+
+@pytest.fixture(params=LAYOUTS, scope="module")
+def forced_layout(request):
+    layout = request.param
+    original = kernels.choose_layout
+
+    def choose(w, batch):
+        if layout == kernels.FUSED and not (batch == 1 and w.w_aug is not None):
+            return kernels.ROWS  # the fused path exists only for one row of a small layer
+        return layout
+
+    kernels.choose_layout = choose
+    yield layout
+    kernels.choose_layout = original
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(
+    kind=st.sampled_from(["tanh", "relu", "LSTM", "LSTM_proj", "GRU"]),
+    N=st.sampled_from([1, 2, 5]),
+    T=st.integers(1, 6),
+    D=st.integers(1, 5),
+    H=st.integers(2, 6),
+    num_layers=st.integers(1, 2),
+    bidirectional=st.booleans(),
+    bias=st.booleans(),
+    with_state=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_layout_matches_torch(
+    forced_layout, dtype, kind, N, T, D, H, num_layers, bidirectional, bias, with_state, seed
+):
+    torch.manual_seed(seed)
+    kw = dict(num_layers=num_layers, bidirectional=bidirectional, bias=bias)
+    if kind in ("tanh", "relu"):
+        name, kw["nonlinearity"] = "RNN", kind
+    elif kind == "LSTM_proj":
+        name, kw["proj_size"] = "LSTM", H - 1
+    else:
+        name = kind
+    tdtype = torch.float64 if dtype == np.float64 else torch.float32
+    ref = getattr(torch.nn, name)(D, H, **kw).to(tdtype)
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.uniform_(-1, 1)  # non-zero biases: a bias mistake cannot hide
+    layer = getattr(nn, name)(D, H, dtype=dtype, **kw)
+    layer.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+
+    x = torch.randn(T, N, D, dtype=tdtype)
+    L = num_layers * (2 if bidirectional else 1)
+    P = kw.get("proj_size") or H
+    hx = None
+    if with_state:
+        h0 = torch.randn(L, N, P, dtype=tdtype)
+        hx = (h0, torch.randn(L, N, H, dtype=tdtype)) if name == "LSTM" else h0
+    with torch.no_grad():
+        want_out, want_state = ref(x, hx)
+    np_hx = None if hx is None else (tuple(a.numpy() for a in hx) if name == "LSTM" else hx.numpy())
+    out, state = layer(x.numpy(), np_hx)
+
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, want_out.numpy(), **tol)
+    if name == "LSTM":
+        np.testing.assert_allclose(state[0], want_state[0].numpy(), **tol)
+        np.testing.assert_allclose(state[1], want_state[1].numpy(), **tol)
+    else:
+        np.testing.assert_allclose(state, want_state.numpy(), **tol)
+
+
+def test_default_layout_choice_covers_all_three():
+    small = nn.LSTM(3, 5)._weights()[0][0]
+    wide = nn.LSTM(64, 128)._weights()[0][0]
+    assert CHOOSE_LAYOUT(small, 1) == kernels.FUSED
+    assert CHOOSE_LAYOUT(small, 4) == kernels.ROWS
+    assert CHOOSE_LAYOUT(wide, 1) == kernels.ROWS  # too big to fuse
+    assert CHOOSE_LAYOUT(wide, 32) == kernels.FEATURES
