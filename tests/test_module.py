@@ -87,6 +87,47 @@ class TorchNet(torch.nn.Module):
         return self.head(self.act(self.drop(out))), h
 
 
+def _zoo_body(self, lib):
+    self.embedding = lib.Embedding(12, 4, padding_idx=0)
+    self.lstm = lib.LSTM(4, 6, num_layers=2, proj_size=3, bidirectional=True, batch_first=True)
+    self.gru = lib.GRU(6, 5, batch_first=True)
+    self.cells = lib.Sequential()
+    self.rnn_cell = lib.RNNCell(5, 4, nonlinearity="relu")
+    self.lstm_cell = lib.LSTMCell(4, 3)
+    self.gru_cell = lib.GRUCell(3, 3, bias=False)
+    self.fc = lib.Linear(3, 2)
+
+
+def _zoo_forward(self, ids, cat):
+    out, (h, c) = self.lstm(self.embedding(ids))  # [N, T, 6]
+    out, h = self.gru(out)  # [N, T, 5]
+    last = out[:, -1]
+    h1 = self.rnn_cell(last)
+    h2, c2 = self.lstm_cell(h1)
+    h3 = self.gru_cell(h2, c2)
+    return self.fc(h3), cat([h2, c2])
+
+
+class Zoo(nn.Module):
+    """Every layer type in one model."""
+
+    def __init__(self):
+        super().__init__()
+        _zoo_body(self, nn)
+
+    def forward(self, ids):
+        return _zoo_forward(self, ids, lambda xs: np.concatenate(xs, axis=-1))
+
+
+class TorchZoo(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        _zoo_body(self, torch.nn)
+
+    def forward(self, ids):
+        return _zoo_forward(self, torch.as_tensor(ids), lambda xs: torch.cat(xs, dim=-1))
+
+
 def torch_and_numrnn(torch_cls, numrnn_cls, seed=0):
     t = torch_cls().eval()
     randomize_(t, np.random.default_rng(seed))
@@ -134,6 +175,16 @@ def test_nested_model_state_dict_matches_torch():
     y_n, h_n = n(x)
     assert_close(y_n, y_t, np.float32)
     assert_close(h_n, h_t, np.float32)
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+def test_model_with_every_layer_type_matches_torch():
+    t, n = torch_and_numrnn(TorchZoo, Zoo, seed=20)
+    assert state_signature(Zoo().state_dict()) == state_signature(TorchZoo().state_dict())
+    assert [k for k, _ in n.named_modules()] == [k for k, _ in t.named_modules()]
+    ids = np.random.default_rng(21).integers(0, 12, size=(3, 7))
+    for got, expected in zip(n(ids), t(ids)):
+        assert_close(got, expected, np.float32)
 
 
 def test_call_runs_forward_with_args_and_kwargs():
@@ -425,6 +476,7 @@ REPR_CASES = [
     ("LSTM", (3, 5), dict(num_layers=3, batch_first=True)),
     ("GRU", (3, 5), dict(bidirectional=True)),
     ("RNNCell", (3, 5), dict()),
+    ("RNNCell", (3, 5), dict(nonlinearity="relu", bias=False)),
     ("LSTMCell", (3, 5), dict(bias=False)),
     ("GRUCell", (3, 5), dict()),
     ("Linear", (5, 2), dict()),
@@ -466,6 +518,18 @@ def test_dropout_repr_names_p():
 
 # ---------------------------------------------------------------------------------------
 # Pickle, threads, import hygiene
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+def test_pickle_round_trip_of_every_layer_type():
+    t, n = torch_and_numrnn(TorchZoo, Zoo, seed=22)
+    ids = np.random.default_rng(23).integers(0, 12, size=(2, 5))
+    before = n(ids)
+    clone = pickle.loads(pickle.dumps(n))
+    for a, b in zip(before, clone(ids)):
+        np.testing.assert_array_equal(a, b)
+    assert_state_equal(clone, snapshot(n))
+    assert repr(clone) == repr(n)
 
 
 def test_pickle_round_trip_gives_identical_outputs():
@@ -614,3 +678,22 @@ def test_float64_layers_are_initialised_in_float64():
     layer = nn.RNN(3, 4, dtype=np.float64)
     for value in layer.state_dict().values():
         assert value.dtype == np.float64
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+@pytest.mark.parametrize("fresh", [True, False], ids=["first-call-concurrent", "warm"])
+def test_eight_threads_match_serial_every_layer_type(fresh):
+    t, serial_model = torch_and_numrnn(TorchZoo, Zoo, seed=24)
+    rng = np.random.default_rng(25)
+    inputs = [rng.integers(0, 12, size=(1 + i % 3, 3 + i)) for i in range(8)]
+    expected = [serial_model(ids) for ids in inputs]
+    model = Zoo()
+    model.load_state_dict(numpy_state(t))
+    if not fresh:
+        model(inputs[0])
+    results = _run_threads(model, inputs)
+    for exp, outs, ids in zip(expected, results, inputs):
+        for got in outs:
+            for a, b in zip(got, exp):
+                np.testing.assert_array_equal(a, b)
+        assert_close(exp[0], t(ids)[0], np.float32)
