@@ -70,13 +70,17 @@ class Unpickler:
         return chunk
 
     def _readline(self) -> bytes:
-        data, start = self._data, self._pos
-        limit = min(len(data), start + 65536)
-        for i in range(start, limit):
-            if data[i] == 10:
-                self._pos = i + 1
-                return bytes(data[start:i])
-        raise CheckpointError("pickle truncated or line too long")
+        # search growing windows: linear in the line's length, never a 64 KiB copy per line
+        start, window = self._pos, 128
+        while True:
+            chunk = bytes(self._data[start:start + window])
+            end = chunk.find(b"\n")
+            if end >= 0:
+                self._pos = start + end + 1
+                return chunk[:end]
+            if window >= 65536 or start + window >= len(self._data):
+                raise CheckpointError("pickle truncated or line too long")
+            window *= 8
 
     def _unpack(self, fmt: str) -> int:
         return struct.unpack(fmt, self._read(struct.calcsize(fmt)))[0]

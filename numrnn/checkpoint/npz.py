@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 import zipfile
 from typing import IO
 
@@ -34,13 +35,15 @@ def is_npz(entries: dict[str, ZipEntry]) -> bool:
 def _parse_npy(raw: np.ndarray, memmapped: bool, what: str) -> np.ndarray:
     head = io.BytesIO(raw[:min(raw.size, 65536 + 12)].tobytes())
     try:
-        version = np.lib.format.read_magic(head)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(head)
-        elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(head)
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
+        with warnings.catch_warnings():  # e.g. "created on Python 2": still parsed safely
+            warnings.simplefilter("ignore")
+            version = np.lib.format.read_magic(head)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(head)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(head)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
     except Exception as error:  # NumPy's header parser: tokenize, literal_eval, dtype ...
         raise CheckpointError(f"{what}: bad .npy header: {error}") from None
     if dtype.hasobject:
