@@ -106,3 +106,10 @@ def test_unknown_formats_are_clear_value_errors(tmp_path):
         save({"w": np.array(["a"])}, io.BytesIO(), format="torch")
     with pytest.raises(TypeError):
         save({"w": object()}, io.BytesIO(), format="torch")
+
+
+@pytest.mark.parametrize("alias", ["pt", "pth", "torch"])
+def test_format_aliases(alias):
+    buf = io.BytesIO()
+    save({"w": np.ones(2)}, buf, format=alias)
+    assert buf.getvalue()[:4] == b"PK\x03\x04"

@@ -351,3 +351,18 @@ def test_legacy_storage_records_that_lie():
                          (["root"], b"")]:
         with pytest.raises(CheckpointError):
             load_bytes(_legacy_file(main, keys, [record]))
+
+
+def test_torchscript_archives_are_refused_with_advice(tmp_path):
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
+    with pytest.raises(CheckpointError, match="TorchScript"):
+        load(path)
+
+
+def test_storage_repr_is_short():
+    data = load_bytes(torch_bytes({"w": torch.zeros(1000)}))
+    assert data["w"].shape == (1000,)
+    from numrnn.checkpoint._tensors import Storage
+
+    assert len(repr(Storage("0", None, 10**6, np.zeros(10**6, np.uint8)))) < 200

@@ -39,6 +39,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "safetensors": (".safetensors",),
     "npz": (".npz",),
 }
+_FORMAT_ALIASES = {"pt": "torch", "pth": "torch"}
 
 
 def load(f: PathOrFile, *, mmap: bool = False) -> Any:
@@ -51,8 +52,10 @@ def load(f: PathOrFile, *, mmap: bool = False) -> Any:
 
     Args:
         f: a path, or a binary file object read from its current position.
-        mmap: memory-map uncompressed tensors (read-only) instead of reading them.
-            Tensors that need converting (bfloat16, big-endian) are still read.
+        mmap: memory-map uncompressed tensors (read-only ``np.memmap`` views of the
+            file) instead of reading them. Tensors that need converting (bfloat16,
+            big-endian) are still read, and so is everything from a file object
+            that is not a real file at position 0 (``io.BytesIO``).
 
     Raises:
         UnsafeCheckpointError: a pickle names a global outside the allow-list.
@@ -86,6 +89,10 @@ def detect_format(source: Source) -> str:
     if is_zip(source):
         entries = read_directory(source)
         if find_root(entries) is not None:
+            if any(name.endswith(("/constants.pkl", "/code/")) or "/code/" in name
+                   for name in entries):
+                raise CheckpointError("this is a TorchScript archive (torch.jit.save), which "
+                                      "holds code; save the model's state_dict instead")
             return "torch"
         if is_npz(entries):
             return "npz"
@@ -132,7 +139,7 @@ def save(obj: Any, f: PathOrFile, *, format: str | None = None) -> None:
 
     The torch file reads back exactly with ``torch.load(f, weights_only=True)``.
     """
-    kind = format if format is not None else _format_from_name(f)
+    kind = _FORMAT_ALIASES.get(format, format) if format is not None else _format_from_name(f)
     if kind not in FORMATS:
         raise ValueError(f"unknown checkpoint format {kind!r}; expected one of "
                          f"{', '.join(FORMATS)}")

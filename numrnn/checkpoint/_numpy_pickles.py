@@ -32,6 +32,9 @@ class NumpyDtype:
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = dtype
 
+    def __repr__(self) -> str:
+        return f"<numpy dtype {self.dtype}>"
+
     def build(self, state: Any) -> None:
         if not (isinstance(state, tuple) and len(state) >= 2 and state[1] in "<>|="):
             raise CheckpointError("malformed numpy dtype state")
@@ -49,6 +52,9 @@ class NumpyArray:
     def __init__(self) -> None:
         self.array: np.ndarray | None = None
         self.memo_keys: list[int] = []
+
+    def __repr__(self) -> str:
+        return "<numpy array awaiting its data>"
 
     def build(self, state: Any) -> np.ndarray:
         if not (isinstance(state, tuple) and len(state) == 5):

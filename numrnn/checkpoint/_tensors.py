@@ -81,7 +81,7 @@ class Storage:
     key: str
     dtype: TorchDtype | None  # None: UntypedStorage, dtype comes with each tensor
     numel: int  # elements for typed storages, bytes for untyped ones
-    raw: np.ndarray | None = None  # uint8 bytes, filled by the reader
+    raw: np.ndarray | None = field(default=None, repr=False)  # uint8 bytes, from the reader
     big_endian: bool = False
     memmapped: bool = False
     _typed: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
