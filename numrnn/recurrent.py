@@ -96,7 +96,7 @@ def _run_padded(mode, w, x, out, h0, c0, reverse):
         return _scan(mode, kernels.fused_steps(x, h0, out, reverse), w, h0, c0, layout)
     G = w.w_ih_t.shape[1]
     spans = _chunks(T, N * G * x.itemsize, reverse)
-    xp_buf = np.empty((spans[0][1] - spans[0][0], N, G), dtype=x.dtype)
+    xp_buf = np.empty((max(t1 - t0 for t0, t1 in spans), N, G), dtype=x.dtype)
 
     def steps():
         for t0, t1 in spans:
