@@ -566,3 +566,30 @@ def test_cell_validation(name):
         cell(np.zeros((2, 3), np.int32))
     with pytest.raises(ValueError):
         getattr(nn, name)(3, 0)
+
+
+def test_lstm_cell_state_errors():
+    cell = nn.LSTMCell(3, 4)
+    x = np.zeros((2, 3), np.float32)
+    h = np.zeros((2, 4), np.float32)
+    for bad in [h, (h,), (h, h, h)]:
+        with pytest.raises((TypeError, ValueError)):
+            cell(x, bad)
+    with pytest.raises(ValueError) as info:
+        cell(x, (h, np.zeros((3, 4), np.float32)))
+    assert re.search(r"(?i)\bc(_?0|x)?\b|cell|\[1\]", str(info.value)), str(info.value)
+    with pytest.raises(ValueError) as info:
+        cell(x, (np.zeros((2, 5), np.float32), h))
+    assert re.search(r"(?i)\bh(_?0|x)?\b|hidden|\[0\]", str(info.value)), str(info.value)
+    with pytest.raises(ValueError):
+        cell(np.zeros(3, np.float32), (h, h))  # unbatched input, batched state
+
+
+def test_gru_cell_state_errors():
+    cell = nn.GRUCell(3, 4)
+    with pytest.raises(ValueError):
+        cell(np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32))
+    with pytest.raises(ValueError):
+        cell(np.zeros((2, 3), np.float32), np.zeros((2, 5), np.float32))
+    with pytest.raises(TypeError):
+        cell(np.zeros((2, 3), np.float32), np.zeros((2, 4), np.int64))
