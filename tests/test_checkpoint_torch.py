@@ -366,3 +366,14 @@ def test_storage_repr_is_short():
     from numrnn.checkpoint._tensors import Storage
 
     assert len(repr(Storage("0", None, 10**6, np.zeros(10**6, np.uint8)))) < 200
+
+
+@pytest.mark.parametrize("legacy", FORMATS)
+@pytest.mark.parametrize("protocol", [1, 2, 3, 4, 5])
+def test_every_pickle_protocol_torch_can_write(protocol, legacy):
+    obj = {"w": torch.randn(3, 2).t(), "sd": torch.nn.Linear(2, 2).state_dict(), "e": 7,
+           "s": {1, 2}, "b": b"xy", "t": (1.5, "x", None)}
+    buf = io.BytesIO()
+    torch.save(obj, buf, pickle_protocol=protocol, _use_new_zipfile_serialization=not legacy)
+    data = buf.getvalue()
+    assert_same(load_bytes(data), torch_load(data, weights_only=False))

@@ -25,6 +25,7 @@ from ._unpickler import StandIn, Unpickler
 from ._zip import is_zip, read_directory
 from .npz import is_npy, is_npz, load_npy, load_npz, save_npz
 from .safetensors import is_safetensors, load_safetensors, save_safetensors
+from .torch_legacy import MAGIC as LEGACY_MAGIC
 from .torch_legacy import is_legacy, load_torch_legacy
 from .torch_zip import find_root, load_torch_zip, save_torch_zip
 
@@ -123,7 +124,12 @@ def _load(source: Source) -> tuple[str, Any]:
         return kind, load_torch_legacy(source)
     if kind == "safetensors":
         return kind, load_safetensors(source)
-    return kind, Unpickler(source.data).load()  # a bare pickle, read just as safely
+    # a bare pickle, read just as safely -- or a legacy file written with protocol 0/1
+    first = Unpickler(source.data)
+    obj = first.load()
+    if type(obj) is int and obj == LEGACY_MAGIC:
+        return "torch-legacy", load_torch_legacy(source, first.end)
+    return kind, obj
 
 
 def save(obj: Any, f: PathOrFile, *, format: str | None = None) -> None:

@@ -33,10 +33,14 @@ def is_legacy(source: Source) -> bool:
     return source.bytes(0, min(len(source), len(_MAGIC_PICKLE))) == _MAGIC_PICKLE
 
 
-def load_torch_legacy(source: Source) -> Any:
-    """The object in a legacy torch checkpoint, tensors as NumPy arrays."""
+def load_torch_legacy(source: Source, at: int | None = None) -> Any:
+    """The object in a legacy torch checkpoint, tensors as NumPy arrays.
+
+    ``at`` is the offset just past the magic number's pickle (known when the
+    caller has already read it; the magic pickle of protocol 2 otherwise).
+    """
     data = source.data
-    at = len(_MAGIC_PICKLE)
+    at = len(_MAGIC_PICKLE) if at is None else at
     header = Unpickler(data, at)
     if header.load() != _PROTOCOL:
         raise CheckpointError("legacy torch checkpoint with an unknown protocol version")
