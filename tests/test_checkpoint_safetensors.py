@@ -154,3 +154,13 @@ def test_writer_refusals():
         _bytes({"o": np.array([object()])})
     with pytest.raises(TypeError):
         _bytes([np.ones(2)])
+
+
+def test_f8_becomes_exact_float32():
+    st_torch = pytest.importorskip("safetensors.torch")
+    bits = torch.arange(256, dtype=torch.int32).to(torch.uint8)
+    tensors = {"a": bits.view(torch.float8_e4m3fn), "b": bits.clone().view(torch.float8_e5m2)}
+    loaded = load_bytes(st_torch.save(tensors))
+    for name, t in tensors.items():
+        assert loaded[name].dtype == np.float32
+        np.testing.assert_array_equal(loaded[name], t.float().numpy())

@@ -377,3 +377,15 @@ def test_every_pickle_protocol_torch_can_write(protocol, legacy):
     torch.save(obj, buf, pickle_protocol=protocol, _use_new_zipfile_serialization=not legacy)
     data = buf.getvalue()
     assert_same(load_bytes(data), torch_load(data, weights_only=False))
+
+
+@pytest.mark.parametrize("legacy", FORMATS)
+@pytest.mark.parametrize("dtype", [torch.float8_e4m3fn, torch.float8_e5m2], ids=str)
+def test_float8_becomes_exact_float32(dtype, legacy):
+    every = torch.arange(256, dtype=torch.int32).to(torch.uint8).view(dtype)  # all 256 values
+    loaded = load_bytes(torch_bytes({"t": every}, legacy=legacy))["t"]
+    expected = every.float().numpy()
+    assert loaded.dtype == np.float32
+    finite = ~np.isnan(expected)
+    np.testing.assert_array_equal(np.isnan(loaded), ~finite)
+    np.testing.assert_array_equal(loaded[finite].view(np.uint32), expected[finite].view(np.uint32))

@@ -16,7 +16,7 @@ import numpy as np
 from ._errors import CheckpointError
 
 __all__ = ["TORCH_DTYPES", "STORAGE_DTYPES", "TorchDtype", "Storage", "make_tensor",
-           "bfloat16_to_float32"]
+           "bfloat16_to_float32", "FLOAT8_TABLES"]
 
 MAX_DIMS = 64  # NumPy's limit
 
@@ -53,6 +53,7 @@ TORCH_DTYPES: dict[str, TorchDtype] = {d.name: d for d in [
     _dt("int64", "<i8"), _dt("int32", "<i4"), _dt("int16", "<i2"), _dt("int8", "i1"),
     _dt("uint64", "<u8"), _dt("uint32", "<u4"), _dt("uint16", "<u2"), _dt("uint8", "u1"),
     _dt("bool", "?"),
+    _dt("float8_e4m3fn", "u1", "<f4"), _dt("float8_e5m2", "u1", "<f4"),
 ]}
 
 # legacy typed storage class -> dtype name (torch.FloatStorage, torch.cuda.FloatStorage)
@@ -68,6 +69,25 @@ STORAGE_DTYPES: dict[str, str] = {
 def bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
     """bfloat16 bit patterns (uint16) -> float32, exactly: bf16 is float32's top half."""
     return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def _float8_e4m3fn_table() -> np.ndarray:
+    """All 256 float8 e4m3fn values as float32: 1 sign, 4 exponent (bias 7), 3 mantissa
+    bits; no infinities, NaN at S.1111.111."""
+    bits = np.arange(256)
+    sign = np.where(bits & 0x80, -1.0, 1.0)
+    exponent, mantissa = (bits >> 3) & 0xF, bits & 0x7
+    value = np.where(exponent == 0, mantissa / 8 * 2.0**-6,
+                     (1 + mantissa / 8) * 2.0 ** (exponent - 7))
+    value = np.where((exponent == 0xF) & (mantissa == 0x7), np.nan, value)
+    return (sign * value).astype(np.float32)
+
+
+# float8 bit pattern (uint8) -> float32, exactly; e5m2 is float16's top byte
+FLOAT8_TABLES: dict[str, np.ndarray] = {
+    "float8_e4m3fn": _float8_e4m3fn_table(),
+    "float8_e5m2": (np.arange(256, dtype=np.uint16) << 8).view(np.float16).astype(np.float32),
+}
 
 
 @dataclass(eq=False)
@@ -103,6 +123,8 @@ class Storage:
         flat = raw.view(disk)
         if dtype.name == "bfloat16":
             flat = bfloat16_to_float32(flat)
+        elif dtype.name in FLOAT8_TABLES:
+            flat = FLOAT8_TABLES[dtype.name][flat]
         elif dtype.name == "complex32":  # two float16s -> complex64, exact
             halves = raw.view(np.dtype("<f2").newbyteorder(">" if self.big_endian else "<"))
             flat = halves.astype(np.float32).view(np.complex64)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ._errors import CheckpointError
 from ._source import Source
-from ._tensors import bfloat16_to_float32
+from ._tensors import FLOAT8_TABLES, bfloat16_to_float32
 
 __all__ = ["is_safetensors", "load_safetensors", "save_safetensors", "DTYPES"]
 
@@ -29,10 +29,11 @@ MAX_HEADER = 100_000_000
 DTYPES: dict[str, str] = {
     "BOOL": "?", "U8": "u1", "I8": "i1", "I16": "<i2", "U16": "<u2", "F16": "<f2",
     "BF16": "<u2", "I32": "<i4", "U32": "<u4", "F32": "<f4", "F64": "<f8", "I64": "<i8",
-    "U64": "<u8", "C64": "<c8",
+    "U64": "<u8", "C64": "<c8", "F8_E4M3": "u1", "F8_E5M2": "u1",
 }
+_CONVERTED = {"BF16", "F8_E4M3", "F8_E5M2"}  # read as float32
 _NAMES = {np.dtype(code).newbyteorder("="): name for name, code in DTYPES.items()
-          if name != "BF16"}
+          if name not in _CONVERTED}
 
 
 def is_safetensors(source: Source) -> bool:
@@ -87,7 +88,7 @@ def _tensor_info(name: str, info: Any) -> tuple[str, tuple[int, ...], int, int]:
 
 
 def load_safetensors(source: Source) -> dict[str, np.ndarray]:
-    """Every tensor, in header order; BF16 becomes float32 exactly."""
+    """Every tensor, in header order; BF16 and F8 become float32 exactly."""
     header, start = _read_header(source)
     metadata = header.pop("__metadata__", None)
     if metadata is not None and not (isinstance(metadata, dict) and all(
@@ -112,6 +113,8 @@ def load_safetensors(source: Source) -> dict[str, np.ndarray]:
         flat = source.view(start + begin, start + end).view(DTYPES[dtype])
         if dtype == "BF16":
             flat = bfloat16_to_float32(flat)
+        elif dtype in ("F8_E4M3", "F8_E5M2"):
+            flat = FLOAT8_TABLES["float8_e4m3fn" if dtype == "F8_E4M3" else "float8_e5m2"][flat]
         elif dtype == "BOOL" and flat.size and flat.view(np.uint8).max() > 1:
             flat = flat.view(np.uint8) != 0
         array = flat.reshape(shape)
