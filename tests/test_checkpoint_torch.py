@@ -389,3 +389,10 @@ def test_float8_becomes_exact_float32(dtype, legacy):
     finite = ~np.isnan(expected)
     np.testing.assert_array_equal(np.isnan(loaded), ~finite)
     np.testing.assert_array_equal(loaded[finite].view(np.uint32), expected[finite].view(np.uint32))
+
+
+def test_unsupported_dtypes_are_not_called_unsafe():
+    t = torch.zeros(2, dtype=torch.uint8).view(torch.float8_e4m3fnuz)
+    with pytest.raises(CheckpointError, match="not supported") as info:
+        load_bytes(torch_bytes(t))
+    assert not isinstance(info.value, UnsafeCheckpointError)

@@ -12,6 +12,7 @@ refused as soon as they are named.
 from __future__ import annotations
 
 import _compat_pickle
+import re
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -262,6 +263,10 @@ _UNSUPPORTED = {"torch.serialization._get_layout", "torch.per_tensor_affine",
                 "torch._utils._rebuild_wrapper_subclass"}
 
 
+# other torch dtypes and storages (float8 fnuz, uint1..7, quantized ...): known, not unsafe
+_UNSUPPORTED_TORCH_TYPE = re.compile(r"^(u?int\d+|float\d+\w*|bits\w+|complex\d+|q\w+|\w+Storage)$")
+
+
 def resolve_global(module: str, name: str) -> Any:
     """The allowed object for ``module.name``, or a GlobalRef for a would-be class.
 
@@ -275,6 +280,8 @@ def resolve_global(module: str, name: str) -> Any:
     qualname = f"{module}.{name}"
     if qualname in ALLOWED:
         return ALLOWED[qualname]
+    if module in ("torch", "torch.cuda") and _UNSUPPORTED_TORCH_TYPE.match(name):
+        raise CheckpointError(f"{qualname}: this dtype or storage type is not supported")
     if qualname.startswith("torch._utils._rebuild_") or qualname in _UNSUPPORTED:
         raise CheckpointError(f"{qualname}: quantized, sparse, nested and other special "
                               "tensors are not supported")
