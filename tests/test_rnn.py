@@ -423,3 +423,79 @@ def test_long_sequence_large_batch(nonlinearity):
     out_n, h_n = n(x, h0)
     assert_close(out_n, out_t, np.float64, scale=10)
     assert_close(h_n, h_t, np.float64, scale=10)
+
+
+# ---------------------------------------------------------------------------------------
+# Memory layouts and aliasing (no per-call state kept between calls)
+
+
+def _layouts(a):
+    """The same values as differently laid out arrays."""
+    fortran = np.asfortranarray(a)
+    flipped = np.ascontiguousarray(a[::-1])[::-1]  # negative strides
+    strided = np.repeat(a, 2, axis=-1)[..., ::2]  # non-unit last stride
+    readonly = a.copy()
+    readonly.flags.writeable = False
+    return {"fortran": fortran, "flipped": flipped, "strided": strided, "readonly": readonly}
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_memory_layouts_of_input_and_state(name, batch):
+    rng = np.random.default_rng(30)
+    t, n = pair(name, 4, 5, num_layers=2, bidirectional=True, batch_first=True, rng=rng)
+    x = rng.standard_normal((batch, 6, 4)).astype(np.float32)
+    h0 = rng.standard_normal((4, batch, 5)).astype(np.float32)
+    c0 = rng.standard_normal((4, batch, 5)).astype(np.float32)
+    if name == "LSTM":
+        out_t, (h_t, c_t) = t(to_torch(x), (to_torch(h0), to_torch(c0)))
+    else:
+        out_t, h_t = t(to_torch(x), to_torch(h0))
+    xs, hs, cs = _layouts(x), _layouts(h0), _layouts(c0)
+    for layout in xs:
+        if name == "LSTM":
+            out_n, (h_n, c_n) = n(xs[layout], (hs[layout], cs[layout]))
+            assert_close(c_n, c_t)
+        else:
+            out_n, h_n = n(xs[layout], hs[layout])
+        assert_close(out_n, out_t)
+        assert_close(h_n, h_t)
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("shape", [(5, 1, 3), (5, 2, 3), (5, 3)], ids=["N=1", "N=2", "unbatched"])
+def test_results_are_not_reused_between_calls(name, shape):
+    rng = np.random.default_rng(31)
+    t, n = pair(name, 3, 4, num_layers=2, bidirectional=True, rng=rng)
+    x1 = rng.standard_normal(shape).astype(np.float32)
+    x2 = rng.standard_normal(shape).astype(np.float32)
+    first = n(x1)
+    second = n(x2)  # must not overwrite the arrays returned by the first call
+    expected1, expected2 = t(to_torch(x1)), t(to_torch(x2))
+    assert_close(first[0], expected1[0])
+    assert_close(second[0], expected2[0])
+    # writing into a result does not change the next call's result
+    first[0][...] = 1e6
+    assert_close(n(x1)[0], expected1[0])
+    h1 = first[1] if name != "LSTM" else first[1][0]
+    h1[...] = 1e6
+    again = n(x1)
+    assert_close(again[1] if name != "LSTM" else again[1][0],
+                 expected1[1] if name != "LSTM" else expected1[1][0])
+
+
+def test_array_like_states():
+    rng = np.random.default_rng(32)
+    t, n = pair("RNN", 3, 4, rng=rng)
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    h0 = rng.standard_normal((1, 2, 4)).astype(np.float32)
+    out_t, h_t = t(to_torch(x), to_torch(h0))
+    with torch.enable_grad():
+        states = [h0.tolist(), torch.from_numpy(h0.copy()),
+                  torch.from_numpy(h0.copy()).requires_grad_(True), h0.astype(np.float64)]
+        results = [n(x, s) for s in states]
+    for out_n, h_n in results:
+        assert_close(out_n, out_t)
+        assert_close(h_n, h_t)
