@@ -105,37 +105,39 @@ def recognise_layers(tensors: Mapping[str, np.ndarray]) -> list[tuple[str, str]]
     return found
 
 
-def _describe(prefix: str, p: dict[str, np.ndarray]) -> str | None:
-    shape = {name: tuple(np.shape(v)) for name, v in p.items()}
-    if "weight_ih_l0" in p and "weight_hh_l0" in p:
+def _describe(prefix: str, params: dict[str, np.ndarray]) -> str | None:
+    shape = {name: tuple(np.shape(v)) for name, v in params.items()}
+    matrix = {name for name, dims in shape.items() if len(dims) == 2}
+    if {"weight_ih_l0", "weight_hh_l0"} <= matrix:
         return _describe_recurrent(shape)
-    if {"weight_ih", "weight_hh"} <= p.keys() and len(shape["weight_hh"]) == 2:
-        hidden = shape["weight_hh"][1]
-        kind = _KINDS.get(shape["weight_ih"][0] // hidden if hidden else 0)
-        if kind and shape["weight_ih"][0] == hidden * {"RNN": 1, "GRU": 3, "LSTM": 4}[kind]:
-            return (f"{kind}Cell(input_size={shape['weight_ih'][1]}, hidden_size={hidden}, "
-                    f"bias={'bias_ih' in p})")
-    if set(p) == {"weight", "bias"} and len(shape["weight"]) == 2 \
-            and shape["bias"] == shape["weight"][:1]:
-        return f"Linear(in_features={shape['weight'][1]}, out_features={shape['weight'][0]})"
-    if set(p) == {"weight"} and len(shape["weight"]) == 2:
+    if {"weight_ih", "weight_hh"} <= matrix:
+        (rows, input_size), hidden = shape["weight_ih"], shape["weight_hh"][1]
+        kind = _KINDS.get(rows // hidden) if hidden and rows % hidden == 0 else None
+        if kind:
+            return (f"{kind}Cell(input_size={input_size}, hidden_size={hidden}, "
+                    f"bias={'bias_ih' in shape})")
+    if "weight" in matrix:
         rows, cols = shape["weight"]
-        if "emb" in prefix.lower():
-            return f"Embedding({rows}, {cols})"
-        return f"Linear({cols}, {rows}, bias=False) or Embedding({rows}, {cols})"
+        if set(shape) == {"weight", "bias"} and shape["bias"] == (rows,):
+            return f"Linear(in_features={cols}, out_features={rows})"
+        if set(shape) == {"weight"}:
+            if "emb" in prefix.lower():
+                return f"Embedding({rows}, {cols})"
+            return f"Linear({cols}, {rows}, bias=False) or Embedding({rows}, {cols})"
     return None
 
 
 def _describe_recurrent(shape: dict[str, tuple[int, ...]]) -> str | None:
+    """RNN/LSTM/GRU(...) from torch's keys; the gate multiple of the rows names the kind."""
     from .recurrent import param_layout
 
-    if len(shape["weight_ih_l0"]) != 2 or len(shape["weight_hh_l0"]) != 2:
-        return None
-    proj = shape.get("weight_hr_l0", (0, 0))
-    proj_size, hidden = (proj[0], proj[1]) if "weight_hr_l0" in shape else (0, shape[
-        "weight_hh_l0"][1])
     rows, input_size = shape["weight_ih_l0"]
-    kind = _KINDS.get(rows // hidden if hidden and rows % hidden == 0 else 0)
+    projection = shape.get("weight_hr_l0", ())
+    if len(projection) == 2:  # LSTM with proj_size: weight_hr is [proj_size, hidden]
+        proj_size, hidden = projection
+    else:
+        proj_size, hidden = 0, shape["weight_hh_l0"][1]
+    kind = _KINDS.get(rows // hidden) if hidden and rows % hidden == 0 else None
     if kind is None:
         return None
     layers = 1 + max(int(m.group(1)) for m in map(_RECURRENT.match, shape) if m)
@@ -145,10 +147,12 @@ def _describe_recurrent(shape: dict[str, tuple[int, ...]]) -> str | None:
                   bidirectional=bidirectional)
     if proj_size:
         config["proj_size"] = proj_size
-    mode = "RNN_TANH" if kind == "RNN" else kind
-    expected = dict(param_layout(mode, **config))
     text = f"{kind}({', '.join(f'{k}={v}' for k, v in config.items())})"
-    if expected != shape:
+    per_layer = (1 + bidirectional) * (2 + 2 * bias + (proj_size > 0))
+    # compare with torch's layout (only when the key count allows it: layer numbers
+    # come from the file, and a lying one must not make us enumerate a billion layers)
+    if len(shape) != layers * per_layer or dict(
+            param_layout("RNN_TANH" if kind == "RNN" else kind, **config)) != shape:
         text += "  [keys or shapes differ from torch's layout for this configuration]"
     if kind == "RNN":
         text += "  [nonlinearity, tanh or relu, is not stored in a state dict]"

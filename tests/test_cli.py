@@ -185,3 +185,18 @@ def test_errors_from_a_real_process_have_no_traceback(tmp_path):
     out = subprocess.run([sys.executable, "-m", "numrnn", "inspect", str(bad)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and _is_one_line_error(out.stderr), out.stderr
+
+
+def test_recognition_survives_odd_keys():
+    """Lying layer numbers, 1-D weights and unknown gate multiples never crash or hang."""
+    odd = {"a.weight_ih_l99999999999": np.zeros((4, 3)), "a.weight_ih_l0": np.zeros((4, 3)),
+           "a.weight_hh_l0": np.zeros((4, 4)), "b.weight_hr_l0": np.zeros(3),
+           "b.weight_ih_l0": np.zeros((8, 2)), "b.weight_hh_l0": np.zeros((8, 2)),
+           "c.weight_ih": np.zeros(3), "c.weight_hh": np.zeros((3, 3)),
+           "d.weight_ih_l0": np.zeros((10, 2)), "d.weight_hh_l0": np.zeros((10, 5)),
+           "e.weight": np.zeros(3), "f.weight": np.zeros((0, 0)), "f.bias": np.zeros(0)}
+    found = dict(recognise_layers(odd))
+    assert "differ" in found["a"] and "differ" in found["b"]
+    assert "c" not in found and "e" not in found
+    assert found["f"] == "Linear(in_features=0, out_features=0)"
+    assert "d" not in found  # 10 rows for hidden 5: no RNN has 2 gates
