@@ -55,6 +55,9 @@ def measure(
         "ort_ms": ort * 1e3 if ort is not None else None,
         "vs_torch": ours / median["torch"],
         "vs_ort": ours / ort if ort is not None else None,
+        # Best-of-repeats ratios: less hurt by other work on a shared machine than medians.
+        "vs_torch_best": timed["numrnn"]["min_s"] / timed["torch"]["min_s"],
+        "vs_ort_best": timed["numrnn"]["min_s"] / timed["onnxruntime"]["min_s"] if ort else None,
         "gflops": work / ours / 1e9,
         "gflops_by_engine": {name: work / t / 1e9 for name, t in median.items()},
         "gemm_gflops": gemm_gflops,

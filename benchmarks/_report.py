@@ -36,7 +36,10 @@ def _header(results: dict[str, Any]) -> list[str]:
 
 
 def _load(load: dict[str, float | None]) -> str:
-    return " → ".join("?" if v is None else f"{v:.2f}" for v in (load["start"], load["end"]))
+    text = " → ".join("?" if v is None else f"{v:.2f}" for v in (load["start"], load["end"]))
+    if (load["start"] or 0) > 1:  # at the end the load includes this run's own threads
+        text += " (**other work was running: the figures are unreliable; rerun on a quiet machine**)"
+    return text
 
 
 def _shape(s: dict[str, Any]) -> str:
@@ -143,7 +146,7 @@ def write_plot(results: dict[str, Any], path: Path) -> bool:
     families = [f["family"] for f in results["families"] if f["cells"]]
     if not families:
         return False
-    fig, axes = plt.subplots(len(families), 1, figsize=(9, 2.8 * len(families)), squeeze=False)
+    fig, axes = plt.subplots(len(families), 1, figsize=(11, 2.8 * len(families)), squeeze=False)
     for ax, family in zip(axes[:, 0], families):
         rows = [r for r in results["rows"] if r["family"] == family]
         xs = range(len(rows))
@@ -161,7 +164,8 @@ def write_plot(results: dict[str, Any], path: Path) -> bool:
         ax.set_xticks(list(xs), [r["cell"] for r in rows])
         ax.set_ylabel("time ratio")
         ax.set_title(f"{family.upper()}: numrnn time / peer time (below 1 = numrnn faster)")
-        ax.legend(loc="upper left", fontsize=8)
+        ax.margins(y=0.15)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.suptitle(f"{results['machine']['cpu']}, {results['threads']} threads", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
