@@ -613,14 +613,15 @@ def test_import_numrnn_does_not_import_torch():
 # Initialisation
 
 
-def test_manual_seed_makes_construction_reproducible():
+@pytest.mark.parametrize("model", [Net, Zoo])
+def test_manual_seed_makes_construction_reproducible(model):
     nn.manual_seed(1234)
-    a = Net()
-    b = Net()  # the generator moves on
+    a = model()
+    b = model()  # the generator moves on
     nn.manual_seed(1234)
-    c = Net()
+    c = model()
     nn.manual_seed(4321)
-    d = Net()
+    d = model()
     sa, sb, sc, sd = (m.state_dict() for m in (a, b, c, d))
     for key in sa:
         np.testing.assert_array_equal(sa[key], sc[key], err_msg=key)
