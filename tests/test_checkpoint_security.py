@@ -78,6 +78,9 @@ GADGETS = {
     "extension code": (lambda: _raw(b"\x82\x01", _str("x"), b"\x85R"), "copyreg extension"),
     "reference left in result": (lambda: _raw(b"cmy_package.evil\nRun\n"),
                                  "my_package.evil.Run"),
+    "reference in NEWOBJ_EX kwargs": (lambda: b"\x80\x04cevil_pkg\nModel\n)}"
+                                      + _str("k") + b"cmy_package.evil\nRun\ns\x92.",
+                                      "my_package.evil.Run"),
 }
 
 

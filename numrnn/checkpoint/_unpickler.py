@@ -461,7 +461,8 @@ def check_structure(root: Any) -> None:
         if isinstance(obj, (NumpyArray, NumpyDtype)):
             raise CheckpointError("numpy value left incomplete by the pickle")
         if isinstance(obj, StandIn):
-            children: Any = (obj.state, obj.__dict__["_standin"][1])
+            _, args, kwargs, state = obj.__dict__["_standin"]
+            children: Any = (state, args, kwargs)
         elif isinstance(obj, dict):
             children = [*obj.keys(), *obj.values()]
         elif isinstance(obj, (list, tuple, set, frozenset)):
