@@ -2,7 +2,7 @@
 
 `build(family, cell)` returns zero-argument callables that each run one timed sample of a
 grid cell (the whole sequence, or for `stream` `cell.calls` one-step calls with the state
-carried), plus the largest difference of numrnn's results from torch's.
+carried), plus each engine's largest difference from torch's outputs and final state.
 """
 
 from __future__ import annotations
