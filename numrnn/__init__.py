@@ -10,9 +10,11 @@ state dict torch saved, and get torch's numbers::
     output, h_n = rnn(x)          # x: [N, T, 3] NumPy array
 """
 
+from typing import Any
+
 from . import utils  # noqa: F401  (numrnn.utils.rnn, as torch.nn.utils.rnn)
 from ._random import manual_seed
-from .checkpoint import CheckpointError, UnsafeCheckpointError, load, save, state_dict_from
+from .checkpoint import CheckpointError, UnsafeCheckpointError, load, save
 from .layers import Dropout, Embedding, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .module import IncompatibleKeys, Module, StateDictError
 from .packing import (
@@ -25,6 +27,14 @@ from .packing import (
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "state_dict_from":  # imported on first use: see numrnn.checkpoint
+        from .checkpoint import state_dict_from
+
+        return state_dict_from
+    raise AttributeError(f"module 'numrnn' has no attribute {name!r}")
 
 __all__ = [
     "Module",

@@ -6,7 +6,16 @@ import numpy as np
 
 __all__ = ["manual_seed", "uniform", "normal"]
 
-_state = {"rng": np.random.default_rng()}
+# Created on first use: numpy.random costs ~10 ms to import, which a model that only
+# loads its weights (the usual case) never needs.
+_state: dict[str, np.random.Generator] = {}
+
+
+def _rng() -> np.random.Generator:
+    rng = _state.get("rng")
+    if rng is None:
+        rng = _state["rng"] = np.random.default_rng()
+    return rng
 
 
 def manual_seed(seed: int) -> np.random.Generator:
@@ -24,9 +33,9 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 def uniform(bound: float, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """Uniform(-bound, bound) draws, as torch's ``nn.init.uniform_``."""
-    return _state["rng"].uniform(-bound, bound, size=shape).astype(dtype)
+    return _rng().uniform(-bound, bound, size=shape).astype(dtype)
 
 
 def normal(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """Standard normal draws, as torch's ``nn.init.normal_``."""
-    return _state["rng"].standard_normal(size=shape).astype(dtype)
+    return _rng().standard_normal(size=shape).astype(dtype)

@@ -20,14 +20,24 @@ import numpy as np
 
 from ._errors import CheckpointError, UnsafeCheckpointError
 from ._source import Source, open_source
-from ._state import flatten_tensors, state_dict_from
-from ._unpickler import StandIn, Unpickler
 from ._zip import is_zip, read_directory
-from .npz import is_npy, is_npz, load_npy, load_npz, save_npz
-from .safetensors import is_safetensors, load_safetensors, save_safetensors
-from .torch_legacy import MAGIC as LEGACY_MAGIC
-from .torch_legacy import is_legacy, load_torch_legacy
-from .torch_zip import find_root, load_torch_zip, save_torch_zip
+
+# Each format's reader is imported when a file of that format is met: loading the
+# bundled .pt never pays for json (safetensors) or the writers, which keeps a cold
+# start (import, load, one forward) short.
+_LAZY = {
+    "state_dict_from": "._state",
+    "flatten_tensors": "._state",
+    "StandIn": "._unpickler",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["load", "load_with_format", "save", "detect_format", "state_dict_from", "flatten_tensors",
            "CheckpointError", "UnsafeCheckpointError", "StandIn", "FORMATS"]
@@ -88,6 +98,9 @@ _PICKLE_STARTS = {bytes([c]) for c in b"\x80(]}).cNSVIL"}
 def detect_format(source: Source) -> str:
     """One of 'torch', 'torch-legacy', 'safetensors', 'npz', 'npy', 'pickle'."""
     if is_zip(source):
+        from .npz import is_npz
+        from .torch_zip import find_root
+
         entries = read_directory(source)
         if find_root(entries) is not None:
             if any(name.endswith(("/constants.pkl", "/code/")) or "/code/" in name
@@ -99,6 +112,10 @@ def detect_format(source: Source) -> str:
             return "npz"
         raise CheckpointError("zip archive is neither a torch checkpoint (no data.pkl) "
                               "nor an .npz (not only .npy entries)")
+    from .npz import is_npy
+    from .safetensors import is_safetensors
+    from .torch_legacy import is_legacy
+
     if is_npy(source):
         return "npy"
     if is_legacy(source):
@@ -113,18 +130,27 @@ def detect_format(source: Source) -> str:
 
 def _load(source: Source) -> tuple[str, Any]:
     kind = detect_format(source)
-    if kind in ("torch", "npz"):
+    if kind == "torch":
+        from .torch_zip import find_root, load_torch_zip
+
         entries = read_directory(source)
-        if kind == "npz":
-            return kind, load_npz(source, entries)
         return kind, load_torch_zip(source, entries, find_root(entries) or "")
-    if kind == "npy":
-        return kind, load_npy(source)
+    if kind in ("npz", "npy"):
+        from .npz import load_npy, load_npz
+
+        return kind, load_npz(source, read_directory(source)) if kind == "npz" else load_npy(source)
+    from .torch_legacy import MAGIC as LEGACY_MAGIC
+    from .torch_legacy import load_torch_legacy
+
     if kind == "torch-legacy":
         return kind, load_torch_legacy(source)
     if kind == "safetensors":
+        from .safetensors import load_safetensors
+
         return kind, load_safetensors(source)
     # a bare pickle, read just as safely -- or a legacy file written with protocol 0/1
+    from ._unpickler import Unpickler
+
     first = Unpickler(source.data)
     obj = first.load()
     if type(obj) is int and obj == LEGACY_MAGIC:
@@ -149,6 +175,12 @@ def save(obj: Any, f: PathOrFile, *, format: str | None = None) -> None:
     if kind not in FORMATS:
         raise ValueError(f"unknown checkpoint format {kind!r}; expected one of "
                          f"{', '.join(FORMATS)}")
+    from ._state import state_dict_from
+    from ._unpickler import StandIn
+    from .npz import save_npz
+    from .safetensors import save_safetensors
+    from .torch_zip import save_torch_zip
+
     if isinstance(obj, StandIn):
         obj = state_dict_from(obj)
     if kind == "torch":
