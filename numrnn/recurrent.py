@@ -384,7 +384,7 @@ _SHAPES_DOC = """
 
 
 class RNN(RNNBase):
-    (
+    __doc__ = (  # a docstring built from parts: the shapes are shared
         """Elman RNN, ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` — ``torch.nn.RNN``.
 
     ``act`` is ``tanh`` or ``relu`` (``nonlinearity``). Call ``rnn(input, hx=None)``
@@ -435,7 +435,7 @@ class RNN(RNNBase):
 
 
 class LSTM(RNNBase):
-    (
+    __doc__ = (  # a docstring built from parts: the shapes are shared
         """Long short-term memory — ``torch.nn.LSTM``.
 
     Gates in torch's order ``i|f|g|o``::
@@ -482,7 +482,7 @@ class LSTM(RNNBase):
 
 
 class GRU(RNNBase):
-    (
+    __doc__ = (  # a docstring built from parts: the shapes are shared
         """Gated recurrent unit — ``torch.nn.GRU``.
 
     Gates in torch's order ``r|z|n``::
