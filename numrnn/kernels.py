@@ -161,11 +161,12 @@ def project(x: np.ndarray, w_t: np.ndarray, b: np.ndarray | None, out: np.ndarra
     return out
 
 
-def fused_steps(x: np.ndarray, h0: np.ndarray, out: np.ndarray, reverse: bool) -> Iterator[tuple]:
+def fused_steps(x: np.ndarray, h0: np.ndarray, reverse: bool) -> tuple[Iterator[tuple], np.ndarray]:
     """Steps of the fused path for one row: ``(src_t, h_t)`` with ``src_t = [x_t, 1, h_{t-1}]``.
 
-    ``x`` [T, 1, D]; each step's ``h_t`` slot is the ``h`` part of the next ``src``, so
-    the state moves with no copy. The slots are copied to ``out`` [T, 1, P] at the end.
+    ``x`` [T, 1, D]. Each step's ``h_t`` slot is the ``h`` part of the next ``src``, so
+    the state moves with no copy. Returns the steps and the slots [T, 1, P], in the order
+    the steps ran (reversed time for ``reverse``): the caller copies them to the output.
     """
     T, _, D = x.shape
     P = h0.shape[-1]
@@ -174,8 +175,7 @@ def fused_steps(x: np.ndarray, h0: np.ndarray, out: np.ndarray, reverse: bool) -
     xh[:, :, D] = 1
     xh[0, :, D + 1 :] = h0
     slots = xh[1:, :, D + 1 :]
-    yield from zip(xh[:T], slots)
-    out[...] = slots[::-1] if reverse else slots
+    return zip(xh[:T], slots), slots
 
 
 def split_input(w: RNNWeights | LSTMWeights | GRUWeights, xp: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -228,22 +228,23 @@ def _state(h0: np.ndarray, layout: str) -> np.ndarray:
 
 def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, layout: str = ROWS) -> np.ndarray:
     """Elman recurrence ``h' = act(xt + h W_hh^T)`` over ``steps``; returns the final state [N, H]."""
+    rows, fm = layout == ROWS, layout == FEATURES
     S = _state(h0, layout)
     h, m = S, h0.shape[0]
     w_rec = {ROWS: w.w_hh_t, FEATURES: w.w_hh, FUSED: w.w_aug}[layout]
-    pre = np.empty_like(S) if layout == FEATURES else None
+    pre = np.empty_like(S) if fm else None
     dot, add = np.dot, np.add
     act = np.tanh if not w.relu else None
     zero = S.dtype.type(0)
     for a, ot in steps:
-        if layout == ROWS:
+        if rows:
             n = a.shape[0]
             if n != m:  # packed: rows leave (forward) or join (reverse) the batch
                 S[:m] = h
                 h, m = S[:n], n
             dot(h, w_rec, ot)  # [n, H] @ [H, H] -> [n, H]
             add(ot, a, ot)
-        elif layout == FEATURES:
+        elif fm:
             dot(w_rec, h, pre)  # [H, H] @ [H, N] -> [H, N]
             add(pre, a, ot)
         else:
@@ -253,7 +254,7 @@ def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, layout: str = ROWS) ->
         else:
             np.maximum(ot, zero, out=ot)
         h = ot
-    if layout == FEATURES:
+    if fm:
         S[...] = h
         return S.T
     S[:m] = h
@@ -268,7 +269,7 @@ def lstm_scan(
     Work buffer: ``[i f o | g | c]`` (5H along the gate axis), so that ``[i f] ⊙ [g c]``
     is one multiply and c never leaves the buffer.
     """
-    fm = layout == FEATURES
+    rows, fm = layout == ROWS, layout == FEATURES
     S = _state(h0, layout)
     N, H = c0.shape
     shape = (lambda k: (k, N)) if fm else (lambda k: (N, k))
@@ -298,7 +299,7 @@ def lstm_scan(
             # row blocks, or a single row, are contiguous already.
             pre = gates if gates.flags.c_contiguous else pre_buf[:m]
             t_rows = t.T  # for the projection: [N, H] view of tanh(c) ⊙ o
-        if layout == ROWS:
+        if rows:
             dot(h, w_rec, pre)  # [n, P] @ [P, 4H] -> [n, 4H]
             add(pre, a, pre)
         elif fm:

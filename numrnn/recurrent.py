@@ -7,6 +7,7 @@ checking, and the loop over layers, directions and chunks of time steps.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import warnings
@@ -93,24 +94,26 @@ def _run_padded(mode, w, x, out, h0, c0, reverse):
     T, N, _ = x.shape
     layout = kernels.choose_layout(w, N)
     if layout == kernels.FUSED:
-        return _scan(mode, kernels.fused_steps(x, h0, out, reverse), w, h0, c0, layout)
+        steps, slots = kernels.fused_steps(x, h0, reverse)
+        state = _scan(mode, steps, w, h0, c0, layout)
+        out[...] = slots[::-1] if reverse else slots
+        return state
     G = w.w_ih_t.shape[1]
     spans = _chunks(T, N * G * x.itemsize, reverse)
     xp_buf = np.empty((max(t1 - t0 for t0, t1 in spans), N, G), dtype=x.dtype)
 
-    def steps():
+    def chunks():  # projects each chunk when the scan reaches it
         for t0, t1 in spans:
             xp = kernels.project(x[t0:t1], w.w_ih_t, w.b, xp_buf[: t1 - t0])
             parts = (*kernels.split_input(w, xp), out[t0:t1])
             if reverse:
                 parts = tuple(p[::-1] for p in parts)
-            if layout == kernels.FEATURES:  # [G·H, N] and [P, N] views of each step
-                for step in zip(*parts):
-                    yield tuple(a.T for a in step)
-            else:
-                yield from zip(*parts)
+            if layout == kernels.FEATURES:  # steps see [G·H, N] and [P, N] views
+                parts = tuple(p.transpose(0, 2, 1) for p in parts)
+            yield zip(*parts)
 
-    return _scan(mode, steps(), w, h0, c0, layout)
+    # chain and zip iterate in C: no Python frame per step
+    return _scan(mode, itertools.chain.from_iterable(chunks()), w, h0, c0, layout)
 
 
 def _run_packed(mode, w, data, out, offsets, h0, c0, reverse):
