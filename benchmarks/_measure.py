@@ -11,9 +11,9 @@ from _grid import COMPUTE_BOUND, Cell, flops
 from _peers import Skip, build
 from _timing import GEMM_FLOPS, gemm_run, interleaved_medians
 
-# Seconds of interleaved rounds per cell (all peers together), and repeat limits.
-FULL = {"budget_s": 6.0, "min_repeats": 5, "max_repeats": 200}
-QUICK = {"budget_s": 0.4, "min_repeats": 3, "max_repeats": 15}
+# Seconds of interleaved rounds per cell (all peers together), and limits on the rounds.
+FULL = {"budget_s": 6.0, "min_rounds": 5, "max_rounds": 60}
+QUICK = {"budget_s": 0.5, "min_rounds": 3, "max_rounds": 10}
 
 
 def measure(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from typing import Callable
@@ -13,24 +14,36 @@ def interleaved_medians(
     runs: dict[str, Callable[[], object]],
     *,
     budget_s: float,
-    min_repeats: int,
-    max_repeats: int,
+    min_rounds: int,
+    max_rounds: int,
     warmup: int = 2,
+    settle_s: float = 0.05,
+    block_s: float = 0.05,
 ) -> dict[str, dict[str, float]]:
-    """Median seconds of each callable, their repetitions interleaved.
+    """Median seconds per call of each callable, the peers' blocks of calls interleaved.
 
-    Each round times every peer once, in an order that rotates from round to round, so a
-    burst of noise (another process, a frequency change) hits all peers alike. The number
-    of rounds is chosen from the slowest peer's warm-up time to fit `budget_s`.
+    Each round gives every peer one block, in an order that rotates from round to round, so
+    a burst of noise (another process, a frequency change) hits all peers alike. A block
+    first runs the peer untimed for `settle_s` (at least one call), then times calls for
+    `block_s` (at least one). The settling is needed because the engines' thread pools
+    (OpenBLAS, torch's OpenMP, ORT) keep spinning for milliseconds after a call: measured
+    on a 2-core machine, the first call after another engine ran was up to 6× slower than
+    in steady state, which is not what a program running one engine sees.
+    The number of rounds is chosen from the warm-up times to fit `budget_s`, within
+    [`min_rounds`, `max_rounds`]. "repeats" in the result counts the timed calls.
     """
-    slowest = 0.0
-    for run in runs.values():
+    per_call = {}
+    for name, run in runs.items():
+        times = []
         for _ in range(warmup):
             start = time.perf_counter()
             run()
-            slowest = max(slowest, time.perf_counter() - start)
-    rounds = int(budget_s / max(slowest * len(runs), 1e-9))
-    rounds = max(min_repeats, min(max_repeats, rounds))
+            times.append(time.perf_counter() - start)
+        per_call[name] = max(min(times), 1e-7)
+    settle = {name: max(1, math.ceil(settle_s / t)) for name, t in per_call.items()}
+    block = {name: max(1, math.ceil(block_s / t)) for name, t in per_call.items()}
+    round_s = sum((settle[n] + block[n]) * t for n, t in per_call.items())
+    rounds = max(min_rounds, min(max_rounds, int(budget_s / round_s)))
 
     names = list(runs)
     samples: dict[str, list[float]] = {name: [] for name in names}
@@ -38,14 +51,18 @@ def interleaved_medians(
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
             run = runs[name]
-            start = time.perf_counter()
-            run()
-            samples[name].append(time.perf_counter() - start)
+            for _ in range(settle[name]):
+                run()
+            for _ in range(block[name]):
+                start = time.perf_counter()
+                run()
+                samples[name].append(time.perf_counter() - start)
     return {
         name: {
             "median_s": statistics.median(times),
             "min_s": min(times),
             "repeats": len(times),
+            "rounds": rounds,
         }
         for name, times in samples.items()
     }
