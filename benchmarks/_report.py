@@ -30,7 +30,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"GEMM peak (2048×2048 float32 `np.matmul`): {results['gemm_gflops']:.1f} GFLOP/s "
         f"at the start; the compute-bound cells ({', '.join(COMPUTE_BOUND)}) time it in their "
         f"own rounds and take % GEMM from that. "
-        f"Medians of interleaved repeats; ×torch and ×ORT are numrnn's time over the peer's "
+        f"Medians per call, the peers' blocks of calls interleaved (each after an untimed "
+        f"settle); ×torch and ×ORT are numrnn's time over the peer's "
         f"(lower is better). 1-min load average {_load(results['load_average'])}.",
     ]
 
