@@ -108,12 +108,29 @@ def _version(module: str) -> str | None:
         return None
 
 
-def load_average() -> float | None:
-    """The 1-minute load average: other work on the machine skews every figure."""
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
     try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
         return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_cpus(seconds: float = 1.0) -> float | None:
+    """CPUs kept busy by other work, sampled over `seconds` while this process sleeps.
+
+    Better than the load average, which still counts this suite's own previous seconds.
+    """
+    import time
+
+    before = _cpu_times()
+    time.sleep(seconds)
+    after = _cpu_times()
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (os.cpu_count() or 1) * (after[0] - before[0]) / (after[1] - before[1])
 
 
 def machine() -> dict[str, Any]:

@@ -32,14 +32,15 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"own rounds and take % GEMM from that. "
         f"Medians per call, the peers' blocks of calls interleaved (each after an untimed "
         f"settle); ×torch and ×ORT are numrnn's time over the peer's "
-        f"(lower is better). 1-min load average {_load(results['load_average'])}.",
+        f"(lower is better). CPUs busy with other work before → after: "
+        f"{_busy(results['busy_cpus'])}.",
     ]
 
 
-def _load(load: dict[str, float | None]) -> str:
-    text = " → ".join("?" if v is None else f"{v:.2f}" for v in (load["start"], load["end"]))
-    if (load["start"] or 0) > 1:  # at the end the load includes this run's own threads
-        text += " (**other work was running: the figures are unreliable; rerun on a quiet machine**)"
+def _busy(busy: dict[str, float | None]) -> str:
+    text = " → ".join("?" if v is None else f"{v:.2f}" for v in (busy["start"], busy["end"]))
+    if max(v or 0 for v in busy.values()) > 0.25:
+        text += " (**other work was running: figures may be skewed; rerun on a quiet machine**)"
     return text
 
 

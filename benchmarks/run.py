@@ -119,9 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     for blas in machine["blas"]:
         print(f"NumPy BLAS: {blas['internal_api']} {blas['version']}, kernel "
               f"{blas['architecture']}, {blas['num_threads']} threads")
-    load = _env.load_average()
-    if load is not None and load > 0.5:
-        print(f"warning: load average {load:.2f} before the run; other work skews the figures")
+    busy = _env.busy_cpus()
+    if busy is not None and busy > 0.25:
+        print(f"warning: other work keeps {busy:.2f} CPUs busy; it skews the figures")
     gemm = gemm_gflops()
     print(f"GEMM peak: {gemm:.1f} GFLOP/s at {args.threads} threads", flush=True)
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine,
         "threads": args.threads,
         "gemm_gflops": gemm,
-        "load_average": {"start": load, "end": None},
+        "busy_cpus": {"start": busy, "end": None},
         "rows": rows,
         "families": [family_summary(rows, f) for f in args.families],
         "notes": notes + grid_notes,
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         results["memory"] = memory.measure()
         results["notes"] += results["memory"]["notes"]
 
-    results["load_average"]["end"] = _env.load_average()
+    results["busy_cpus"]["end"] = _env.busy_cpus()
     _report.write_json(results, args.json)
     _report.write_markdown(results, args.md)
     plotted = _report.write_plot(results, args.plot)
