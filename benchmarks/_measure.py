@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from _bars import row_checks, verdict
 from _grid import COMPUTE_BOUND, Cell, flops
-from _peers import Skip, build
+from _peers import build
 from _timing import GEMM_FLOPS, gemm_run, interleaved_medians
 
 # Seconds of interleaved rounds per cell (all peers together), and limits on the rounds.
@@ -30,7 +30,7 @@ def measure(
 
     `gemm_gflops` is the run's GEMM peak; compute-bound cells time their own in the rounds.
 
-    Raises `Skip` when numrnn lacks the family.
+    Raises `_peers.Skip` when numrnn lacks the family.
     """
     peers = build(family, cell, threads, workdir, with_ort)
     runs = dict(peers.runs)
@@ -73,5 +73,3 @@ def measure(
     row["verdict"] = verdict(row["checks"])
     return row
 
-
-__all__ = ["measure", "Skip"]

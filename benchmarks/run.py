@@ -32,8 +32,8 @@ import coldstart  # noqa: E402
 import memory  # noqa: E402
 from _bars import coldstart_checks, family_summary  # noqa: E402
 from _grid import CELLS, FAMILIES, GRID, QUICK_CELLS  # noqa: E402
-from _measure import Skip, measure  # noqa: E402
-from _peers import ort_available, scratch_dir  # noqa: E402
+from _measure import measure  # noqa: E402
+from _peers import Skip, ort_available, scratch_dir  # noqa: E402
 from _timing import gemm_gflops  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
