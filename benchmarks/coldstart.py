@@ -10,6 +10,7 @@ The model is the bundled example checkpoint `numrnn/data/simple_rnn.pt` and its 
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import io
 import statistics
@@ -48,6 +49,9 @@ def prepare(workdir: Path) -> tuple[dict[str, Path], str]:
     torch reads the bundled `.pt`; numrnn reads the same file with `numrnn.load` (until that
     exists, an `.npz` of the same weights); ORT reads an `.onnx` export of the same model.
     """
+    # pip byte-compiles an installed package; a source checkout under
+    # PYTHONDONTWRITEBYTECODE=1 would otherwise recompile numrnn in every child.
+    compileall.compile_dir(str(REPO / "numrnn"), quiet=1)
     model = SimpleRNN().eval()
     paths = {"x": workdir / "x.npy", "y": workdir / "y.npy", "onnx": workdir / "simple_rnn.onnx"}
     if BUNDLED.exists():
