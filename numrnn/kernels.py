@@ -41,6 +41,7 @@ __all__ = [
     "prepare_lstm",
     "prepare_gru",
     "project",
+    "project_features",
     "split_input",
     "fused_steps",
     "FUSE_BYTES",
@@ -63,6 +64,8 @@ class RNNWeights(NamedTuple):
     relu: bool
     w_hh: np.ndarray  # [H, H]  W_hh itself, for the FEATURES layout
     w_aug: np.ndarray | None  # [D+1+H, H]  [W_ih^T; b; W_hh^T], for the one-row fused path
+    w_in: np.ndarray  # [D+1, H]  [W_ih^T; b] (no bias row without bias): the input projection
+    w_in_fm: np.ndarray  # [H, D+1]  its transpose, for the FEATURES layout
 
 
 class LSTMWeights(NamedTuple):
@@ -72,6 +75,8 @@ class LSTMWeights(NamedTuple):
     w_hr_t: np.ndarray | None  # [H, P]
     w_hh: np.ndarray  # [4H, P]
     w_aug: np.ndarray | None  # [D+1+P, 4H]
+    w_in: np.ndarray  # [D+1, 4H]
+    w_in_fm: np.ndarray  # [4H, D+1]
 
 
 class GRUWeights(NamedTuple):
@@ -81,6 +86,8 @@ class GRUWeights(NamedTuple):
     b_hn: np.ndarray | None  # [H]
     w_hh: np.ndarray  # [3H, H]
     w_aug: np.ndarray | None  # [D+1+H, 4H]  columns r|z (input and hidden) | n input | n hidden
+    w_in: np.ndarray  # [D+1, 3H]
+    w_in_fm: np.ndarray  # [3H, D+1]
 
 
 # Layers whose fused weights fit in this many bytes run one-row batches on the fused
@@ -97,6 +104,13 @@ def _augment(w_ih_t, b, w_hh_t) -> np.ndarray | None:
     return np.concatenate([w_ih_t, bias, w_hh_t])
 
 
+def _input_weights(w_ih_t: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    # The bias rides in the projection's GEMM as one more input row (the input gets a
+    # column of ones): cheaper than a separate pass over the G·H-wide result.
+    w_in = w_ih_t if b is None else np.concatenate([w_ih_t, b[None]])
+    return w_in, np.ascontiguousarray(w_in.T)
+
+
 def _fused_bias(b_ih: np.ndarray | None, b_hh: np.ndarray | None) -> np.ndarray | None:
     return None if b_ih is None else b_ih + b_hh
 
@@ -104,7 +118,9 @@ def _fused_bias(b_ih: np.ndarray | None, b_hh: np.ndarray | None) -> np.ndarray 
 def prepare_rnn(w_ih, w_hh, b_ih=None, b_hh=None, relu=False) -> RNNWeights:
     """Kernel weights of an Elman RNN layer from torch's ``weight_ih`` [H, D] etc."""
     w_ih_t, w_hh_t, b = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), _fused_bias(b_ih, b_hh)
-    return RNNWeights(w_ih_t, w_hh_t, b, relu, w_hh_t.T.copy(), _augment(w_ih_t, b, w_hh_t))
+    return RNNWeights(
+        w_ih_t, w_hh_t, b, relu, w_hh_t.T.copy(), _augment(w_ih_t, b, w_hh_t), *_input_weights(w_ih_t, b)
+    )
 
 
 def _lstm_gates(a: np.ndarray) -> np.ndarray:
@@ -120,7 +136,9 @@ def prepare_lstm(w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None) -> LSTMWeights:
     w_ih_t = np.ascontiguousarray(_lstm_gates(w_ih).T)
     w_hh_t = np.ascontiguousarray(_lstm_gates(w_hh).T)
     w_hr_t = None if w_hr is None else np.ascontiguousarray(w_hr.T)
-    return LSTMWeights(w_ih_t, w_hh_t, b, w_hr_t, w_hh_t.T.copy(), _augment(w_ih_t, b, w_hh_t))
+    return LSTMWeights(
+        w_ih_t, w_hh_t, b, w_hr_t, w_hh_t.T.copy(), _augment(w_ih_t, b, w_hh_t), *_input_weights(w_ih_t, b)
+    )
 
 
 def prepare_gru(w_ih, w_hh, b_ih=None, b_hh=None) -> GRUWeights:
@@ -148,16 +166,35 @@ def prepare_gru(w_ih, w_hh, b_ih=None, b_hh=None) -> GRUWeights:
         None if b is None else np.concatenate([b, b_hn_col]),
         np.concatenate([w_hh_t[:, : 2 * H], zeros_h, w_hh_t[:, 2 * H :]], axis=1),
     )
-    return GRUWeights(w_ih_t, w_hh_t, b, b_hn, w_hh_t.T.copy(), w_aug)
+    return GRUWeights(w_ih_t, w_hh_t, b, b_hn, w_hh_t.T.copy(), w_aug, *_input_weights(w_ih_t, b))
 
 
-def project(x: np.ndarray, w_t: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> np.ndarray:
-    """Input part of a chunk of steps, ``out = x W^T + b``: [c, N, D] -> [c, N, G·H]."""
+def project(x: np.ndarray, w_in: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Input part of a chunk of steps, ``out = [x, 1] [W_ih^T; b]``: [c, N, D] -> [c, N, G·H]."""
     c, n, d = x.shape
-    x2 = np.ascontiguousarray(x).reshape(c * n, d)  # one GEMM for the whole chunk
-    np.matmul(x2, w_t, out=out.reshape(c * n, out.shape[-1]))
-    if b is not None:
-        out += b
+    if w_in.shape[0] == d + 1:  # with a bias: append the column of ones
+        x2 = np.empty((c, n, d + 1), dtype=x.dtype)
+        x2[..., :d] = x
+        x2[..., d] = 1
+    else:
+        x2 = np.ascontiguousarray(x)
+    np.matmul(x2.reshape(c * n, -1), w_in, out=out.reshape(c * n, out.shape[-1]))  # one GEMM
+    return out
+
+
+def project_features(x: np.ndarray, w_in_fm: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``project`` for the FEATURES layout: [c, N, D] -> [c, G·H, N], each step contiguous.
+
+    One batched product ``[W_ih b] [x_t; 1]^T`` per chunk: each step's input part is then
+    read as a contiguous block, where a transposed view of ``project``'s result would be
+    read with a stride of G·H per element (measured 4-10x slower per step at N >= 16).
+    """
+    c, n, d = x.shape
+    xt = np.empty((c, w_in_fm.shape[1], n), dtype=x.dtype)  # [c, D(+1), N]
+    xt[:, :d] = x.transpose(0, 2, 1)
+    if w_in_fm.shape[1] == d + 1:
+        xt[:, d] = 1
+    np.matmul(w_in_fm, xt, out=out)  # [G·H, D+1] @ [c, D+1, N] -> [c, G·H, N]
     return out
 
 
@@ -178,14 +215,16 @@ def fused_steps(x: np.ndarray, h0: np.ndarray, reverse: bool) -> tuple[Iterator[
     return zip(xh[:T], slots), slots
 
 
-def split_input(w: RNNWeights | LSTMWeights | GRUWeights, xp: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The projected input as the scan reads it: GRU's r|z and n parts apart, [..., 2H] and [..., H].
+def split_input(
+    w: RNNWeights | LSTMWeights | GRUWeights, xp: np.ndarray, axis: int = -1
+) -> tuple[np.ndarray, ...]:
+    """The projected input as the scan reads it: GRU's r|z and n parts apart (2H and H along ``axis``).
 
     Split once per chunk, so no step slices its input.
     """
     if isinstance(w, GRUWeights):
         H2 = w.w_hh_t.shape[1] * 2 // 3
-        return xp[..., :H2], xp[..., H2:]
+        return tuple(np.split(xp, [H2], axis=axis))
     return (xp,)
 
 
@@ -203,16 +242,17 @@ ROWS, FEATURES, FUSED = "rows", "features", "fused"
 
 
 def choose_layout(w: RNNWeights | LSTMWeights | GRUWeights, batch: int) -> str:
-    """The layout a padded batch of ``batch`` rows runs in (measured in benchmarks/)."""
+    """The layout a padded batch of ``batch`` rows runs in.
+
+    Measured (benchmarks/, 2 threads): gated layers are faster in FEATURES from two rows
+    on (contiguous gate blocks: 1.0-1.9x at N = 2..64, H = 16..512); the Elman RNN, whose
+    step has no gate blocks, is faster in ROWS (1.0-1.6x).
+    """
     if batch == 1 and w.w_aug is not None:
         return FUSED
-    if batch >= FEATURES_MIN_BATCH and w.w_hh.size >= FEATURES_MIN_WEIGHTS:
+    if batch >= 2 and not isinstance(w, RNNWeights):
         return FEATURES
     return ROWS
-
-
-FEATURES_MIN_BATCH = 16
-FEATURES_MIN_WEIGHTS = 256 * 64
 
 
 def _blocks(layout: str) -> Callable[[np.ndarray, int, int], np.ndarray]:

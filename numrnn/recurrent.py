@@ -99,17 +99,21 @@ def _run_padded(mode, w, x, out, h0, c0, reverse):
         out[...] = slots[::-1] if reverse else slots
         return state
     G = w.w_ih_t.shape[1]
+    fm = layout == kernels.FEATURES
     spans = _chunks(T, N * G * x.itemsize, reverse)
-    xp_buf = np.empty((max(t1 - t0 for t0, t1 in spans), N, G), dtype=x.dtype)
+    longest = max(t1 - t0 for t0, t1 in spans)
+    xp_buf = np.empty((longest, G, N) if fm else (longest, N, G), dtype=x.dtype)
 
     def chunks():  # projects each chunk when the scan reaches it
         for t0, t1 in spans:
-            xp = kernels.project(x[t0:t1], w.w_ih_t, w.b, xp_buf[: t1 - t0])
-            parts = (*kernels.split_input(w, xp), out[t0:t1])
+            if fm:  # steps see [G·H, N] input blocks and [P, N] views of the output
+                xp = kernels.project_features(x[t0:t1], w.w_in_fm, xp_buf[: t1 - t0])
+                parts = (*kernels.split_input(w, xp, axis=1), out[t0:t1].transpose(0, 2, 1))
+            else:
+                xp = kernels.project(x[t0:t1], w.w_in, xp_buf[: t1 - t0])
+                parts = (*kernels.split_input(w, xp), out[t0:t1])
             if reverse:
                 parts = tuple(p[::-1] for p in parts)
-            if layout == kernels.FEATURES:  # steps see [G·H, N] and [P, N] views
-                parts = tuple(p.transpose(0, 2, 1) for p in parts)
             yield zip(*parts)
 
     # chain and zip iterate in C: no Python frame per step
@@ -121,7 +125,7 @@ def _run_packed(mode, w, data, out, offsets, h0, c0, reverse):
     T = len(offsets) - 1
     G = w.w_ih_t.shape[1]
     xp = np.empty((data.shape[0], G), dtype=data.dtype)
-    kernels.project(data[None], w.w_ih_t, w.b, xp[None])
+    kernels.project(data[None], w.w_in, xp[None])
     parts = (*kernels.split_input(w, xp), out)
     order = range(T - 1, -1, -1) if reverse else range(T)
     steps = (tuple(p[offsets[t] : offsets[t + 1]] for p in parts) for t in order)
