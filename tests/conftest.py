@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -13,3 +14,15 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("ci")
+
+
+@pytest.fixture(scope="module")
+def torch_no_grad():
+    """For modules where torch is only the oracle: no autograd bookkeeping (it is slow).
+
+    Use with ``pytestmark = pytest.mark.usefixtures("torch_no_grad")``.
+    """
+    import torch
+
+    with torch.no_grad():
+        yield

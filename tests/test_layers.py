@@ -20,12 +20,7 @@ from hypothesis import strategies as st
 
 import numrnn as nn
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _torch_no_grad():
-    """torch is only the oracle here: no autograd bookkeeping (it is slow)."""
-    with torch.no_grad():
-        yield
+pytestmark = pytest.mark.usefixtures("torch_no_grad")
 
 # ---------------------------------------------------------------------------------------
 # Linear
