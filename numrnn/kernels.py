@@ -58,36 +58,30 @@ Steps = Iterable[tuple[np.ndarray, np.ndarray]]
 
 
 class RNNWeights(NamedTuple):
-    w_ih_t: np.ndarray  # [D, H]
-    w_hh_t: np.ndarray  # [H, H]
-    b: np.ndarray | None  # [H]   b_ih + b_hh
-    relu: bool
-    w_hh: np.ndarray  # [H, H]  W_hh itself, for the FEATURES layout
-    w_aug: np.ndarray | None  # [D+1+H, H]  [W_ih^T; b; W_hh^T], for the one-row fused path
-    w_in: np.ndarray  # [D+1, H]  [W_ih^T; b] (no bias row without bias): the input projection
+    w_in: np.ndarray  # [D+1, H]  [W_ih^T; b_ih + b_hh] (no bias row without bias): the projection
     w_in_fm: np.ndarray  # [H, D+1]  its transpose, for the FEATURES layout
+    w_hh_t: np.ndarray  # [H, H]  W_hh^T, for the ROWS layout
+    w_hh: np.ndarray  # [H, H]  W_hh, for the FEATURES layout
+    w_aug: np.ndarray | None  # [D+1+H, H]  [W_ih^T; b; W_hh^T], for the one-row FUSED path
+    relu: bool
 
 
 class LSTMWeights(NamedTuple):
-    w_ih_t: np.ndarray  # [D, 4H]  gates i|f|o|g, i f o scaled by ½
+    w_in: np.ndarray  # [D+1, 4H]  gates i|f|o|g, i f o scaled by ½
+    w_in_fm: np.ndarray  # [4H, D+1]
     w_hh_t: np.ndarray  # [P, 4H]
-    b: np.ndarray | None  # [4H]
-    w_hr_t: np.ndarray | None  # [H, P]
     w_hh: np.ndarray  # [4H, P]
     w_aug: np.ndarray | None  # [D+1+P, 4H]
-    w_in: np.ndarray  # [D+1, 4H]
-    w_in_fm: np.ndarray  # [4H, D+1]
+    w_hr_t: np.ndarray | None  # [H, P]
 
 
 class GRUWeights(NamedTuple):
-    w_ih_t: np.ndarray  # [D, 3H]  gates r|z|n, r z scaled by ½
+    w_in: np.ndarray  # [D+1, 3H]  gates r|z|n, r z scaled by ½; bias (b_ir + b_hr)/2 | (b_iz + b_hz)/2 | b_in
+    w_in_fm: np.ndarray  # [3H, D+1]
     w_hh_t: np.ndarray  # [H, 3H]
-    b: np.ndarray | None  # [3H]    (b_ir + b_hr)/2 | (b_iz + b_hz)/2 | b_in
-    b_hn: np.ndarray | None  # [H]
     w_hh: np.ndarray  # [3H, H]
     w_aug: np.ndarray | None  # [D+1+H, 4H]  columns r|z (input and hidden) | n input | n hidden
-    w_in: np.ndarray  # [D+1, 3H]
-    w_in_fm: np.ndarray  # [3H, D+1]
+    b_hn: np.ndarray | None  # [H]
 
 
 # Layers whose fused weights fit in this many bytes run one-row batches on the fused
@@ -96,19 +90,24 @@ class GRUWeights(NamedTuple):
 FUSE_BYTES = 128 << 10
 
 
-def _augment(w_ih_t, b, w_hh_t) -> np.ndarray | None:
-    rows = w_ih_t.shape[0] + 1 + w_hh_t.shape[0]
-    if rows * w_ih_t.shape[1] * w_ih_t.itemsize > FUSE_BYTES:
-        return None
-    bias = np.zeros((1, w_ih_t.shape[1]), w_ih_t.dtype) if b is None else b[None]
-    return np.concatenate([w_ih_t, bias, w_hh_t])
+def _fits_fused(rows: int, cols: int, itemsize: int) -> bool:
+    return rows * cols * itemsize <= FUSE_BYTES
 
 
-def _input_weights(w_ih_t: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    # The bias rides in the projection's GEMM as one more input row (the input gets a
-    # column of ones): cheaper than a separate pass over the G·H-wide result.
-    w_in = w_ih_t if b is None else np.concatenate([w_ih_t, b[None]])
-    return w_in, np.ascontiguousarray(w_in.T)
+def _derive(w_ih_g: np.ndarray, w_hh_g: np.ndarray, b: np.ndarray | None) -> tuple:
+    """``(w_in, w_in_fm, w_hh_t, w_hh, w_aug)`` from gate-prepared [G, D], [G, P] and [G].
+
+    The bias rides in the projection's GEMM as one more input row (the input gets a
+    column of ones): cheaper than a separate pass over the G-wide result.
+    """
+    w_in = w_ih_g.T if b is None else np.concatenate([w_ih_g.T, b[None]])
+    w_in = np.ascontiguousarray(w_in)
+    w_hh_t = np.ascontiguousarray(w_hh_g.T)
+    w_aug = None
+    if _fits_fused(w_ih_g.shape[1] + 1 + w_hh_g.shape[1], w_ih_g.shape[0], w_ih_g.itemsize):
+        bias = b[None] if b is not None else np.zeros((1, w_ih_g.shape[0]), w_ih_g.dtype)
+        w_aug = np.concatenate([w_ih_g.T, bias, w_hh_t])
+    return w_in, np.ascontiguousarray(w_in.T), w_hh_t, np.ascontiguousarray(w_hh_g), w_aug
 
 
 def _fused_bias(b_ih: np.ndarray | None, b_hh: np.ndarray | None) -> np.ndarray | None:
@@ -117,10 +116,7 @@ def _fused_bias(b_ih: np.ndarray | None, b_hh: np.ndarray | None) -> np.ndarray 
 
 def prepare_rnn(w_ih, w_hh, b_ih=None, b_hh=None, relu=False) -> RNNWeights:
     """Kernel weights of an Elman RNN layer from torch's ``weight_ih`` [H, D] etc."""
-    w_ih_t, w_hh_t, b = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), _fused_bias(b_ih, b_hh)
-    return RNNWeights(
-        w_ih_t, w_hh_t, b, relu, w_hh_t.T.copy(), _augment(w_ih_t, b, w_hh_t), *_input_weights(w_ih_t, b)
-    )
+    return RNNWeights(*_derive(w_ih, w_hh, _fused_bias(b_ih, b_hh)), relu)
 
 
 def _lstm_gates(a: np.ndarray) -> np.ndarray:
@@ -132,12 +128,9 @@ def _lstm_gates(a: np.ndarray) -> np.ndarray:
 def prepare_lstm(w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None) -> LSTMWeights:
     """Kernel weights of an LSTM layer from torch's ``weight_ih`` [4H, D], ``weight_hh`` [4H, P]..."""
     b = _fused_bias(b_ih, b_hh)
-    b = None if b is None else _lstm_gates(b)
-    w_ih_t = np.ascontiguousarray(_lstm_gates(w_ih).T)
-    w_hh_t = np.ascontiguousarray(_lstm_gates(w_hh).T)
     w_hr_t = None if w_hr is None else np.ascontiguousarray(w_hr.T)
     return LSTMWeights(
-        w_ih_t, w_hh_t, b, w_hr_t, w_hh_t.T.copy(), _augment(w_ih_t, b, w_hh_t), *_input_weights(w_ih_t, b)
+        *_derive(_lstm_gates(w_ih), _lstm_gates(w_hh), None if b is None else _lstm_gates(b)), w_hr_t
     )
 
 
@@ -154,19 +147,20 @@ def prepare_gru(w_ih, w_hh, b_ih=None, b_hh=None) -> GRUWeights:
         b[: 2 * H] += b_hh[: 2 * H]
         b *= scale[:, 0]
         b_hn = b_hh[2 * H :].copy()
-    w_ih_t = np.ascontiguousarray((w_ih * scale).T)
-    w_hh_t = np.ascontiguousarray((w_hh * scale).T)
+    w_in, w_in_fm, w_hh_t, w_hh_fm, _ = _derive(w_ih * scale, w_hh * scale, b)
     # Fused: the n gate's input and hidden parts get their own columns (r multiplies only
     # the hidden part): [D+1+H, 4H] = [[W_i,rz  W_in  0], [b_rz  b_in  b_hn], [W_h,rz  0  W_hn]].
-    zeros_x = np.zeros((w_ih_t.shape[0], H), w_ih_t.dtype)
-    zeros_h = np.zeros((H, H), w_ih_t.dtype)
-    b_hn_col = np.zeros(H, w_ih_t.dtype) if b_hn is None else b_hn
-    w_aug = _augment(
-        np.concatenate([w_ih_t, zeros_x], axis=1),
-        None if b is None else np.concatenate([b, b_hn_col]),
-        np.concatenate([w_hh_t[:, : 2 * H], zeros_h, w_hh_t[:, 2 * H :]], axis=1),
-    )
-    return GRUWeights(w_ih_t, w_hh_t, b, b_hn, w_hh_t.T.copy(), w_aug, *_input_weights(w_ih_t, b))
+    w_aug = None
+    D, dt = w_ih.shape[1], w_ih.dtype
+    if _fits_fused(D + 1 + H, 4 * H, w_ih.itemsize):
+        w_aug = np.zeros((D + 1 + H, 4 * H), dt)
+        w_aug[:D, : 3 * H] = w_in[:D]
+        if b is not None:
+            w_aug[D, : 3 * H] = b
+            w_aug[D, 3 * H :] = b_hn
+        w_aug[D + 1 :, : 2 * H] = w_hh_t[:, : 2 * H]
+        w_aug[D + 1 :, 3 * H :] = w_hh_t[:, 2 * H :]
+    return GRUWeights(w_in, w_in_fm, w_hh_t, w_hh_fm, w_aug, b_hn)
 
 
 def project(x: np.ndarray, w_in: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -223,7 +217,7 @@ def split_input(
     Split once per chunk, so no step slices its input.
     """
     if isinstance(w, GRUWeights):
-        H2 = w.w_hh_t.shape[1] * 2 // 3
+        H2 = w.w_hh.shape[0] * 2 // 3
         return tuple(np.split(xp, [H2], axis=axis))
     return (xp,)
 

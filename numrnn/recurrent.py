@@ -98,7 +98,7 @@ def _run_padded(mode, w, x, out, h0, c0, reverse):
         state = _scan(mode, steps, w, h0, c0, layout)
         out[...] = slots[::-1] if reverse else slots
         return state
-    G = w.w_ih_t.shape[1]
+    G = w.w_in.shape[1]
     fm = layout == kernels.FEATURES
     spans = _chunks(T, N * G * x.itemsize, reverse)
     longest = max(t1 - t0 for t0, t1 in spans)
@@ -123,7 +123,7 @@ def _run_padded(mode, w, x, out, h0, c0, reverse):
 def _run_packed(mode, w, data, out, offsets, h0, c0, reverse):
     """One direction of one layer over packed data [rows, D] -> out [rows, P] (in place)."""
     T = len(offsets) - 1
-    G = w.w_ih_t.shape[1]
+    G = w.w_in.shape[1]
     xp = np.empty((data.shape[0], G), dtype=data.dtype)
     kernels.project(data[None], w.w_in, xp[None])
     parts = (*kernels.split_input(w, xp), out)
