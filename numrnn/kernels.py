@@ -48,6 +48,7 @@ __all__ = [
     "ROWS",
     "FEATURES",
     "FUSED",
+    "FUSED_FEATURES",
     "choose_layout",
     "rnn_scan",
     "lstm_scan",
@@ -63,6 +64,7 @@ class RNNWeights(NamedTuple):
     w_hh_t: np.ndarray  # [H, H]  W_hh^T, for the ROWS layout
     w_hh: np.ndarray  # [H, H]  W_hh, for the FEATURES layout
     w_aug: np.ndarray | None  # [D+1+H, H]  [W_ih^T; b; W_hh^T], for the one-row FUSED path
+    w_aug_fm: np.ndarray | None  # [H, D+1+H]  its transpose, for FUSED_FEATURES
     relu: bool
 
 
@@ -72,6 +74,7 @@ class LSTMWeights(NamedTuple):
     w_hh_t: np.ndarray  # [P, 4H]
     w_hh: np.ndarray  # [4H, P]
     w_aug: np.ndarray | None  # [D+1+P, 4H]
+    w_aug_fm: np.ndarray | None  # [4H, D+1+P]
     w_hr_t: np.ndarray | None  # [H, P]
 
 
@@ -81,13 +84,14 @@ class GRUWeights(NamedTuple):
     w_hh_t: np.ndarray  # [H, 3H]
     w_hh: np.ndarray  # [3H, H]
     w_aug: np.ndarray | None  # [D+1+H, 4H]  columns r|z (input and hidden) | n input | n hidden
+    w_aug_fm: np.ndarray | None  # [4H, D+1+H]
     b_hn: np.ndarray | None  # [H]
 
 
 # Layers whose fused weights fit in this many bytes run one-row batches on the fused
 # path: one product per step of [x_t, 1, h] with [W_ih^T; b; W_hh^T], no separate add.
 # Bigger layers are better served by one large GEMM for the input part.
-FUSE_BYTES = 128 << 10
+FUSE_BYTES = 256 << 10
 
 
 def _fits_fused(rows: int, cols: int, itemsize: int) -> bool:
@@ -95,7 +99,7 @@ def _fits_fused(rows: int, cols: int, itemsize: int) -> bool:
 
 
 def _derive(w_ih_g: np.ndarray, w_hh_g: np.ndarray, b: np.ndarray | None) -> tuple:
-    """``(w_in, w_in_fm, w_hh_t, w_hh, w_aug)`` from gate-prepared [G, D], [G, P] and [G].
+    """``(w_in, w_in_fm, w_hh_t, w_hh, w_aug, w_aug_fm)`` from gate-prepared [G, D], [G, P], [G].
 
     The bias rides in the projection's GEMM as one more input row (the input gets a
     column of ones): cheaper than a separate pass over the G-wide result.
@@ -107,7 +111,11 @@ def _derive(w_ih_g: np.ndarray, w_hh_g: np.ndarray, b: np.ndarray | None) -> tup
     if _fits_fused(w_ih_g.shape[1] + 1 + w_hh_g.shape[1], w_ih_g.shape[0], w_ih_g.itemsize):
         bias = b[None] if b is not None else np.zeros((1, w_ih_g.shape[0]), w_ih_g.dtype)
         w_aug = np.concatenate([w_ih_g.T, bias, w_hh_t])
-    return w_in, np.ascontiguousarray(w_in.T), w_hh_t, np.ascontiguousarray(w_hh_g), w_aug
+    return w_in, np.ascontiguousarray(w_in.T), w_hh_t, np.ascontiguousarray(w_hh_g), w_aug, _t(w_aug)
+
+
+def _t(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else np.ascontiguousarray(a.T)
 
 
 def _fused_bias(b_ih: np.ndarray | None, b_hh: np.ndarray | None) -> np.ndarray | None:
@@ -147,7 +155,7 @@ def prepare_gru(w_ih, w_hh, b_ih=None, b_hh=None) -> GRUWeights:
         b[: 2 * H] += b_hh[: 2 * H]
         b *= scale[:, 0]
         b_hn = b_hh[2 * H :].copy()
-    w_in, w_in_fm, w_hh_t, w_hh_fm, _ = _derive(w_ih * scale, w_hh * scale, b)
+    w_in, w_in_fm, w_hh_t, w_hh_fm, _, _ = _derive(w_ih * scale, w_hh * scale, b)
     # Fused: the n gate's input and hidden parts get their own columns (r multiplies only
     # the hidden part): [D+1+H, 4H] = [[W_i,rz  W_in  0], [b_rz  b_in  b_hn], [W_h,rz  0  W_hn]].
     w_aug = None
@@ -160,7 +168,7 @@ def prepare_gru(w_ih, w_hh, b_ih=None, b_hh=None) -> GRUWeights:
             w_aug[D, 3 * H :] = b_hn
         w_aug[D + 1 :, : 2 * H] = w_hh_t[:, : 2 * H]
         w_aug[D + 1 :, 3 * H :] = w_hh_t[:, 2 * H :]
-    return GRUWeights(w_in, w_in_fm, w_hh_t, w_hh_fm, w_aug, b_hn)
+    return GRUWeights(w_in, w_in_fm, w_hh_t, w_hh_fm, w_aug, _t(w_aug), b_hn)
 
 
 def project(x: np.ndarray, w_in: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -192,21 +200,33 @@ def project_features(x: np.ndarray, w_in_fm: np.ndarray, out: np.ndarray) -> np.
     return out
 
 
-def fused_steps(x: np.ndarray, h0: np.ndarray, reverse: bool) -> tuple[Iterator[tuple], np.ndarray]:
-    """Steps of the fused path for one row: ``(src_t, h_t)`` with ``src_t = [x_t, 1, h_{t-1}]``.
+def fused_steps(
+    x: np.ndarray, h0: np.ndarray, reverse: bool, features: bool = False
+) -> tuple[Iterator[tuple], np.ndarray]:
+    """Steps of the fused paths: ``(src_t, h_t)`` with ``src_t = [x_t, 1, h_{t-1}]``.
 
-    ``x`` [T, 1, D]. Each step's ``h_t`` slot is the ``h`` part of the next ``src``, so
-    the state moves with no copy. Returns the steps and the slots [T, 1, P], in the order
-    the steps ran (reversed time for ``reverse``): the caller copies them to the output.
+    ``x`` [T, N, D], ``h0`` [N, P]. Each step's ``h_t`` slot is the ``h`` part of the
+    next ``src``, so the state moves with no copy. ``src_t`` is [N, D+1+P] (FUSED, one
+    row), or [D+1+P, N] with ``features`` (FUSED_FEATURES). Returns the steps and the
+    slots ([T, N, P], or [T, P, N] with ``features``) in the order the steps ran
+    (reversed time for ``reverse``): the caller copies them to the output.
     """
-    T, _, D = x.shape
+    T, N, D = x.shape
     P = h0.shape[-1]
-    xh = np.empty((T + 1, 1, D + 1 + P), dtype=x.dtype)  # [x_t, 1, h_{t-1}] per step
-    xh[:T, :, :D] = x[::-1] if reverse else x
-    xh[:, :, D] = 1
-    xh[0, :, D + 1 :] = h0
-    slots = xh[1:, :, D + 1 :]
-    return zip(xh[:T], slots), slots
+    x = x[::-1] if reverse else x
+    if features:
+        src = np.empty((T + 1, D + 1 + P, N), dtype=x.dtype)  # [x_t; 1; h_{t-1}] per step
+        src[:T, :D] = x.transpose(0, 2, 1)
+        src[:, D] = 1
+        src[0, D + 1 :] = h0.T
+        slots = src[1:, D + 1 :]
+    else:
+        src = np.empty((T + 1, N, D + 1 + P), dtype=x.dtype)  # [x_t, 1, h_{t-1}] per step
+        src[:T, :, :D] = x
+        src[:, :, D] = 1
+        src[0, :, D + 1 :] = h0
+        slots = src[1:, :, D + 1 :]
+    return zip(src[:T], slots), slots
 
 
 def split_input(
@@ -229,35 +249,39 @@ def split_input(
 #             threads: the faster product for batches of several rows and wide layers;
 #   FUSED     one row, small layer: steps are ``(src_t, ot)`` from ``fused_steps`` and one
 #             product with ``w_aug`` covers input, bias and recurrence.
+#   FUSED_FEATURES  FEATURES with the FUSED product (``w_aug_fm @ src_t``): small gated
+#             layers over several rows, where a step is many small calls and saving the
+#             input add and the projection GEMM is worth ~20 %.
 # In FEATURES, steps pass ``xt`` and ``ot`` as [G·H, N] and [P, N] (transposed views).
 # ufunc and np.dot outputs are passed positionally: measurably cheaper than out= on the
 # tiny operands where per-call overhead is the whole cost.
-ROWS, FEATURES, FUSED = "rows", "features", "fused"
+ROWS, FEATURES, FUSED, FUSED_FEATURES = "rows", "features", "fused", "fused-features"
 
 
 def choose_layout(w: RNNWeights | LSTMWeights | GRUWeights, batch: int) -> str:
     """The layout a padded batch of ``batch`` rows runs in.
 
     Measured (benchmarks/, 2 threads): gated layers are faster in FEATURES from two rows
-    on (contiguous gate blocks: 1.0-1.9x at N = 2..64, H = 16..512); the Elman RNN, whose
-    step has no gate blocks, is faster in ROWS (1.0-1.6x).
+    on (contiguous gate blocks: 1.0-1.9x at N = 2..64, H = 16..512), and small ones
+    faster still fused (1.2x at N = 8..32, H = 32..64); the Elman RNN, whose step has no
+    gate blocks, is faster in ROWS (1.0-1.6x).
     """
     if batch == 1 and w.w_aug is not None:
         return FUSED
     if batch >= 2 and not isinstance(w, RNNWeights):
-        return FEATURES
+        return FUSED_FEATURES if batch >= 8 and w.w_aug is not None else FEATURES
     return ROWS
 
 
 def _blocks(layout: str) -> Callable[[np.ndarray, int, int], np.ndarray]:
     """Slicer of gate blocks ``[lo:hi]`` along the gate axis of a work buffer."""
-    if layout == FEATURES:
+    if layout in (FEATURES, FUSED_FEATURES):
         return lambda a, lo, hi: a[lo:hi]
     return lambda a, lo, hi: a[:, lo:hi]
 
 
 def _state(h0: np.ndarray, layout: str) -> np.ndarray:
-    return np.ascontiguousarray(h0.T) if layout == FEATURES else h0.copy()
+    return np.ascontiguousarray(h0.T) if layout in (FEATURES, FUSED_FEATURES) else h0.copy()
 
 
 def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, layout: str = ROWS) -> np.ndarray:
@@ -303,7 +327,8 @@ def lstm_scan(
     Work buffer: ``[i f o | g | c]`` (5H along the gate axis), so that ``[i f] ⊙ [g c]``
     is one multiply and c never leaves the buffer.
     """
-    rows, fm = layout == ROWS, layout == FEATURES
+    rows, feat, fused_rows = layout == ROWS, layout == FEATURES, layout == FUSED
+    fm = layout in (FEATURES, FUSED_FEATURES)
     S = _state(h0, layout)
     N, H = c0.shape
     shape = (lambda k: (k, N)) if fm else (lambda k: (N, k))
@@ -314,8 +339,9 @@ def lstm_scan(
     pre_buf = np.empty(shape(4 * H), dtype)
     prod = np.empty(shape(2 * H), dtype)  # [i⊙g, f⊙c]
     tc = np.empty(shape(H), dtype)  # tanh(c), then o ⊙ tanh(c) when projecting
-    w_rec = {ROWS: w.w_hh_t, FEATURES: w.w_hh, FUSED: w.w_aug}[layout]
+    w_rec = {ROWS: w.w_hh_t, FEATURES: w.w_hh, FUSED: w.w_aug, FUSED_FEATURES: w.w_aug_fm}[layout]
     w_hr_t = w.w_hr_t
+    w_hr = None if w_hr_t is None else w_hr_t.T  # [P, H] view
     dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
     h, m, b = S, N, None
     for a, ot in steps:
@@ -336,11 +362,13 @@ def lstm_scan(
         if rows:
             dot(h, w_rec, pre)  # [n, P] @ [P, 4H] -> [n, 4H]
             add(pre, a, pre)
-        elif fm:
+        elif feat:
             dot(w_rec, h, pre)  # [4H, P] @ [P, N] -> [4H, N]
             add(pre, a, pre)
-        else:
+        elif fused_rows:
             dot(a, w_rec, pre)  # [1, D+1+P] @ [D+1+P, 4H] -> [1, 4H]
+        else:
+            dot(w_rec, a, pre)  # [4H, D+1+P] @ [D+1+P, N] -> [4H, N]
         tanh(pre, gates)  # tanh(g) and, from ½-scaled a, tanh(a/2)
         mul(sig, 0.5, sig)
         add(sig, 0.5, sig)  # σ(i), σ(f), σ(o)
@@ -351,8 +379,10 @@ def lstm_scan(
             mul(o, t, ot)  # h' = σ(o) ⊙ tanh(c')
         else:
             mul(o, t, t)
-            if fm:
+            if feat:
                 dot(t_rows, w_hr_t, ot.T)  # [N, H] @ [H, P] -> [N, P], the output rows
+            elif fm:
+                dot(w_hr, t, ot)  # [P, H] @ [H, N] -> [P, N], the next step's h slot
             else:
                 dot(t, w_hr_t, ot)  # [n, H] @ [H, P] -> [n, P]
         h = ot
@@ -369,16 +399,17 @@ def gru_scan(
 ) -> np.ndarray:
     """GRU recurrence over ``steps`` of ``(x_rz, x_n, ot)``; returns the final state [N, H].
 
-    FUSED steps are ``(src_t, ot)`` and the product gives ``[rz | x_n | h_n + b_hn]`` [1, 4H].
+    FUSED (FUSED_FEATURES) steps are ``(src_t, ot)`` and the product gives
+    ``[rz | x_n | h_n + b_hn]`` [1, 4H] ([4H, N]).
     """
-    fm, fused = layout == FEATURES, layout == FUSED
+    fm, fused = layout in (FEATURES, FUSED_FEATURES), layout in (FUSED, FUSED_FEATURES)
     S = _state(h0, layout)
     N, H = h0.shape
     shape = (lambda k: (k, N)) if fm else (lambda k: (N, k))
     blk = _blocks(layout)
     buf = np.empty(shape(4 * H if fused else 3 * H), h0.dtype)  # [r z n (x_n)]
     diff = np.empty(shape(H), h0.dtype)
-    w_rec = {ROWS: w.w_hh_t, FEATURES: w.w_hh, FUSED: w.w_aug}[layout]
+    w_rec = {ROWS: w.w_hh_t, FEATURES: w.w_hh, FUSED: w.w_aug, FUSED_FEATURES: w.w_aug_fm}[layout]
     b_hn = w.b_hn
     if fm and b_hn is not None:
         b_hn = b_hn[:, None]  # [H, 1]: broadcast along the batch
@@ -397,7 +428,10 @@ def gru_scan(
             nn = blk(b, 3 * H, 4 * H) if fused else blk(b, 2 * H, 3 * H)  # h W_hn^T + b_hn, then n
             x_n = blk(b, 2 * H, 3 * H)
         if fused:
-            dot(step[0], w_rec, b)  # [1, D+1+H] @ [D+1+H, 4H] -> [rz, x_n, h_n + b_hn]
+            if fm:
+                dot(w_rec, step[0], b)  # [4H, D+1+H] @ [D+1+H, N] -> [rz; x_n; h_n + b_hn]
+            else:
+                dot(step[0], w_rec, b)  # [1, D+1+H] @ [D+1+H, 4H] -> [rz, x_n, h_n + b_hn]
         else:
             x_rz, x_n = step[0], step[1]
             if fm:

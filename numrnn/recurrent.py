@@ -93,10 +93,12 @@ def _run_padded(mode, w, x, out, h0, c0, reverse):
     """One direction of one layer over a padded batch: x [T, N, D] -> out [T, N, P] (in place)."""
     T, N, _ = x.shape
     layout = kernels.choose_layout(w, N)
-    if layout == kernels.FUSED:
-        steps, slots = kernels.fused_steps(x, h0, reverse)
+    if layout in (kernels.FUSED, kernels.FUSED_FEATURES):
+        features = layout == kernels.FUSED_FEATURES
+        steps, slots = kernels.fused_steps(x, h0, reverse, features)
         state = _scan(mode, steps, w, h0, c0, layout)
-        out[...] = slots[::-1] if reverse else slots
+        slots = slots[::-1] if reverse else slots
+        out[...] = slots.transpose(0, 2, 1) if features else slots
         return state
     G = w.w_in.shape[1]
     fm = layout == kernels.FEATURES

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import numrnn as nn
 from numrnn import kernels
 
-LAYOUTS = [kernels.ROWS, kernels.FEATURES, kernels.FUSED]
+LAYOUTS = [kernels.ROWS, kernels.FEATURES, kernels.FUSED, kernels.FUSED_FEATURES]
 CHOOSE_LAYOUT = kernels.choose_layout  # the real one, whatever a fixture has patched in
 
 
@@ -25,6 +25,8 @@ def forced_layout(request):
     def choose(w, batch):
         if layout == kernels.FUSED and not (batch == 1 and w.w_aug is not None):
             return kernels.ROWS  # the fused path exists only for one row of a small layer
+        if layout == kernels.FUSED_FEATURES and (w.w_aug is None or isinstance(w, kernels.RNNWeights)):
+            return kernels.FEATURES  # fused feature-major: small gated layers only
         return layout
 
     kernels.choose_layout = choose
@@ -92,6 +94,7 @@ def test_default_layout_choice_covers_all_three():
     elman = nn.RNN(64, 128)._weights()[0][0]
     assert CHOOSE_LAYOUT(small, 1) == kernels.FUSED
     assert CHOOSE_LAYOUT(small, 4) == kernels.FEATURES
+    assert CHOOSE_LAYOUT(small, 8) == kernels.FUSED_FEATURES
     assert CHOOSE_LAYOUT(wide, 1) == kernels.ROWS  # too big to fuse
     assert CHOOSE_LAYOUT(wide, 32) == kernels.FEATURES
     assert CHOOSE_LAYOUT(elman, 32) == kernels.ROWS
