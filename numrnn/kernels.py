@@ -11,20 +11,22 @@ size (LSTM ``proj_size``; P = H without projection), G gate blocks (1 RNN, 3 GRU
           n = tanh(x W_in^T + b_in + r ⊙ (h W_hn^T + b_hn));   h' = n + z ⊙ (h − n)
 
 Every layer runs in two phases. ``prepare_*`` turns torch-layout parameters into
-kernel weights once per parameter change: weights transposed to ``(in, G·H)``,
-biases fused, and for LSTM/GRU the sigmoid gates scaled by ½ so that one ``tanh``
-serves every gate (σ(a) = ½·tanh(a/2) + ½, which also never overflows). The LSTM
-gates are reordered to ``i|f|o|g`` so the sigmoid gates form one block. Then
-``project`` computes the input part of every step as one matrix product over a
-chunk of time steps, and ``*_scan`` runs the recurrence in place, step by step,
-into preallocated buffers.
+kernel weights once per parameter change (``_derive``): the input weights with the
+fused bias as one more row, the recurrent weights in both orientations, and for
+small layers the fused ``[W_ih^T; b; W_hh^T]``; for LSTM/GRU the sigmoid gates are
+scaled by ½ so that one ``tanh`` serves every gate (σ(a) = ½·tanh(a/2) + ½, which
+also never overflows), and the LSTM gates are reordered to ``i|f|o|g`` so the sigmoid
+gates form one block. Then ``project`` / ``project_features`` compute the input part
+of every step as one matrix product per chunk of time steps, and ``*_scan`` runs the
+recurrence in place, step by step, into preallocated buffers, in one of the layouts
+listed above ``choose_layout``.
 
-A scan takes ``steps``: an iterable of ``(xt, ot)`` pairs, the projected input of
-one step ``(n, G·H)`` and the output slot it writes ``(n, P)``. ``n`` may shrink
-(packed sequences, forward) or grow (packed, reverse) from step to step; rows
-leave and join the state ``S`` ``(N, P)`` then, which is why finished sequences
-keep their last state and new ones start from their initial state. The scan
-returns the final state of every row.
+A scan takes ``steps``: an iterable of ``(xt, ot)`` pairs (GRU: ``(x_rz, x_n, ot)``),
+the projected input of one step ``(n, G·H)`` and the output slot it writes ``(n, P)``
+(transposed in the feature-major layouts). ``n`` may shrink (packed sequences,
+forward) or grow (packed, reverse) from step to step; rows leave and join the state
+``S`` ``(N, P)`` then, which is why finished sequences keep their last state and new
+ones start from their initial state. The scan returns the final state of every row.
 """
 
 from __future__ import annotations
