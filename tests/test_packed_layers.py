@@ -229,3 +229,26 @@ def test_packed_wrong_feature_size_is_value_error():
     packed = packing.pack_sequence([np.zeros((3, 5)), np.zeros((2, 5))])
     with pytest.raises(ValueError):
         numrnn.RNN(3, 4)(packed)
+
+
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+def test_torch_packed_sequence_is_accepted_directly(mode):
+    """A PackedSequence made by torch's own utilities ports unchanged: same data, same h_n."""
+    torch.manual_seed(3)
+    ref = getattr(torch.nn, mode)(3, 4, bidirectional=True).double()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.uniform_(-1, 1)
+    layer = getattr(numrnn, mode)(3, 4, bidirectional=True, dtype=np.float64)
+    layer.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    padded = torch.randn(6, 3, 3, dtype=torch.float64)
+    packed = tr.pack_padded_sequence(padded, [4, 6, 2], enforce_sorted=False)
+    with torch.no_grad():
+        want_out, want_state = ref(packed)
+    out, state = layer(packed)
+    assert isinstance(out, packing.PackedSequence)
+    np.testing.assert_allclose(out.data, want_out.data.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(out.batch_sizes, want_out.batch_sizes.numpy())
+    want_h = want_state[0] if mode == "LSTM" else want_state
+    got_h = state[0] if mode == "LSTM" else state
+    np.testing.assert_allclose(got_h, want_h.numpy(), rtol=1e-10, atol=1e-10)
