@@ -47,6 +47,8 @@ __all__ = [
     "split_input",
     "fused_steps",
     "FUSE_BYTES",
+    "FUSED_ROW_BYTES",
+    "FUSED_FEATURES_BYTES",
     "ROWS",
     "FEATURES",
     "FUSED",
@@ -90,10 +92,15 @@ class GRUWeights(NamedTuple):
     b_hn: np.ndarray | None  # [H]
 
 
-# Layers whose fused weights fit in this many bytes run one-row batches on the fused
-# path: one product per step of [x_t, 1, h] with [W_ih^T; b; W_hh^T], no separate add.
-# Bigger layers are better served by one large GEMM for the input part.
-FUSE_BYTES = 256 << 10
+# The fused paths (one product per step of [x_t, 1, h] with [W_ih^T; b; W_hh^T], no
+# separate input add) pay off while that matrix is small; bigger layers are better
+# served by one large GEMM for the input part. Limits on its size, measured with
+# benchmarks/ at 2 threads: the one-row FUSED path up to 256 KiB (beyond it 1.0-1.4x
+# slower than ROWS); FUSED_FEATURES 10-17 % faster than FEATURES for LSTMs up to 2 MiB,
+# for GRUs up to 512 KiB (slower beyond). Fused weights are derived up to FUSE_BYTES.
+FUSE_BYTES = 2 << 20
+FUSED_ROW_BYTES = 256 << 10
+FUSED_FEATURES_BYTES = {"LSTMWeights": 2 << 20, "GRUWeights": 512 << 10}
 
 
 def _fits_fused(rows: int, cols: int, itemsize: int) -> bool:
@@ -265,14 +272,17 @@ def choose_layout(w: RNNWeights | LSTMWeights | GRUWeights, batch: int) -> str:
 
     Measured (benchmarks/, 2 threads): gated layers are faster in FEATURES from two rows
     on (contiguous gate blocks: 1.0-1.9x at N = 2..64, H = 16..512), and small ones
-    faster still fused (1.2x at N = 8..32, H = 32..64); the Elman RNN, whose step has no
-    gate blocks, is faster in ROWS (1.0-1.6x).
+    faster still fused (1.1-1.3x at N = 8..32, H = 32..256, within the byte limits
+    above); the Elman RNN, whose step has no gate blocks, is faster in ROWS (1.0-1.6x).
     """
-    if batch == 1 and w.w_aug is not None:
-        return FUSED
-    if batch >= 2 and not isinstance(w, RNNWeights):
-        return FUSED_FEATURES if batch >= 8 and w.w_aug is not None else FEATURES
-    return ROWS
+    fused_bytes = -1 if w.w_aug is None else w.w_aug.nbytes
+    if batch == 1:
+        return FUSED if 0 <= fused_bytes <= FUSED_ROW_BYTES else ROWS
+    if isinstance(w, RNNWeights):
+        return ROWS
+    if batch >= 8 and 0 <= fused_bytes <= FUSED_FEATURES_BYTES[type(w).__name__]:
+        return FUSED_FEATURES
+    return FEATURES
 
 
 def _blocks(layout: str) -> Callable[[np.ndarray, int, int], np.ndarray]:

@@ -90,7 +90,7 @@ def test_layout_matches_torch(
 
 def test_default_layout_choice_covers_all_three():
     small = nn.LSTM(3, 5)._weights()[0][0]
-    wide = nn.GRU(64, 128)._weights()[0][0]
+    wide = nn.GRU(256, 128)._weights()[0][0]
     elman = nn.RNN(64, 128)._weights()[0][0]
     assert CHOOSE_LAYOUT(small, 1) == kernels.FUSED
     assert CHOOSE_LAYOUT(small, 4) == kernels.FEATURES
