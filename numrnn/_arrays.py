@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_array", "as_float_array", "check_dtype", "describe"]
+__all__ = ["as_array", "as_float_array", "check_dtype", "check_int", "describe"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -20,6 +20,15 @@ def check_dtype(dtype: Any) -> np.dtype:
     if dt not in _FLOAT_DTYPES:
         raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}")
     return dt
+
+
+def check_int(value: Any, name: str, minimum: int) -> int:
+    """A constructor's size argument: an int (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} should be of type int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
 
 
 def as_array(value: Any) -> np.ndarray:

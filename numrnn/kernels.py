@@ -296,6 +296,15 @@ def _state(h0: np.ndarray, layout: str) -> np.ndarray:
     return np.ascontiguousarray(h0.T) if layout in (FEATURES, FUSED_FEATURES) else h0.copy()
 
 
+def _final_state(S: np.ndarray, h: np.ndarray, m: int, fm: bool) -> np.ndarray:
+    """The scan's last state into ``S``, returned as [N, P] whatever the layout."""
+    if fm:
+        S[...] = h
+        return S.T
+    S[:m] = h
+    return S
+
+
 def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, layout: str = ROWS) -> np.ndarray:
     """Elman recurrence ``h' = act(xt + h W_hh^T)`` over ``steps``; returns the final state [N, H]."""
     rows, fm = layout == ROWS, layout == FEATURES
@@ -324,11 +333,7 @@ def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, layout: str = ROWS) ->
         else:
             np.maximum(ot, zero, out=ot)
         h = ot
-    if fm:
-        S[...] = h
-        return S.T
-    S[:m] = h
-    return S
+    return _final_state(S, h, m, fm)
 
 
 def lstm_scan(
@@ -399,11 +404,7 @@ def lstm_scan(
                 dot(t, w_hr_t, ot)  # [n, H] @ [H, P] -> [n, P]
         h = ot
     c_final = blk(buf, 4 * H, 5 * H)
-    if fm:
-        S[...] = h
-        return S.T, c_final.T.copy()
-    S[:m] = h
-    return S, c_final.copy()
+    return _final_state(S, h, m, fm), (c_final.T if fm else c_final).copy()
 
 
 def gru_scan(
@@ -463,8 +464,4 @@ def gru_scan(
         mul(d, z, d)
         add(nn, d, ot)  # h' = n + z ⊙ (h − n)
         h = ot
-    if fm:
-        S[...] = h
-        return S.T
-    S[:m] = h
-    return S
+    return _final_state(S, h, m, fm)

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import _random
-from ._arrays import as_array, as_float_array, check_dtype
+from ._arrays import as_array, as_float_array, check_dtype, check_int
 from .module import Module
 
 __all__ = [
@@ -34,14 +34,6 @@ def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} should be of type int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
-
-
 class Linear(Module):
     """``y = x W^T + b`` — ``torch.nn.Linear``.
 
@@ -58,8 +50,8 @@ class Linear(Module):
         self, in_features: int, out_features: int, bias: bool = True, dtype: Any = np.float32
     ) -> None:
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features", 0)
-        self.out_features = _positive_int(out_features, "out_features", 0)
+        self.in_features = check_int(in_features, "in_features", 0)
+        self.out_features = check_int(out_features, "out_features", 0)
         self.dtype = check_dtype(dtype)
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
         self.register_parameter(
@@ -105,8 +97,8 @@ class Embedding(Module):
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
-        self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", 1)
-        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", 1)
+        self.num_embeddings = check_int(num_embeddings, "num_embeddings", 1)
+        self.embedding_dim = check_int(embedding_dim, "embedding_dim", 1)
         self.dtype = check_dtype(dtype)
         if padding_idx is not None:
             padding_idx = int(padding_idx)

@@ -154,14 +154,14 @@ class Module:
             self._parameters[name] = None
             self._params_changed()
             return
-        arr = self._checked_value(name, old, value)
+        arr = self._checked_value(old, value)
         if isinstance(arr, str):
             raise ValueError(f"cannot assign to parameter {name!r}: {arr}")
         self._parameters[name] = arr
         self._params_changed()
 
     @staticmethod
-    def _checked_value(name: str, old: np.ndarray | None, value: Any) -> np.ndarray | str:
+    def _checked_value(old: np.ndarray | None, value: Any) -> np.ndarray | str:
         """``value`` as a fresh read-only copy shaped and typed like ``old``, or why not."""
         try:
             arr = as_array(value)
@@ -289,7 +289,7 @@ class Module:
             if key not in state_dict:
                 continue
             old = mod._parameters[name]
-            arr = self._checked_value(key, old, state_dict[key])
+            arr = self._checked_value(old, state_dict[key])
             if isinstance(arr, str):
                 mismatches.append((key, tuple(old.shape), arr))
             else:

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import _random, kernels
-from ._arrays import as_float_array, check_dtype, describe
+from ._arrays import as_float_array, check_dtype, check_int, describe
 from .module import Module
 from .packing import PackedSequence, _as_packed
 
@@ -55,12 +55,6 @@ def param_layout(
                 yield f"bias_hh_l{layer}{suffix}", (gate_size,)
             if proj_size > 0:
                 yield f"weight_hr_l{layer}{suffix}", (proj_size, hidden_size)
-
-
-def _int_arg(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
-    return int(value)
 
 
 def _prepare(mode: str, p: dict[str, np.ndarray | None], sfx: str) -> Any:
@@ -153,16 +147,11 @@ class RNNBase(Module):
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
-        input_size = _int_arg(input_size, "input_size")
-        hidden_size = _int_arg(hidden_size, "hidden_size")
-        num_layers = _int_arg(num_layers, "num_layers")
-        proj_size = _int_arg(proj_size, "proj_size")
-        if input_size < 1:
-            raise ValueError(f"input_size must be greater than zero, got {input_size}")
-        if hidden_size < 1:
-            raise ValueError(f"hidden_size must be greater than zero, got {hidden_size}")
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be greater than zero, got {num_layers}")
+        input_size = check_int(input_size, "input_size", 1)
+        hidden_size = check_int(hidden_size, "hidden_size", 1)
+        num_layers = check_int(num_layers, "num_layers", 1)
+        if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)):
+            raise TypeError(f"proj_size should be of type int, got {type(proj_size).__name__}")
         if (
             isinstance(dropout, bool)
             or not isinstance(dropout, numbers.Number)
@@ -196,7 +185,7 @@ class RNNBase(Module):
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)  # type: ignore[arg-type]
         self.bidirectional = bool(bidirectional)
-        self.proj_size = proj_size
+        self.proj_size = int(proj_size)
         self.dtype = check_dtype(dtype)
         bound = 1.0 / math.sqrt(hidden_size)
         for name, shape in param_layout(
@@ -539,12 +528,8 @@ class _CellBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, dtype: Any) -> None:
         super().__init__()
-        input_size = _int_arg(input_size, "input_size")
-        hidden_size = _int_arg(hidden_size, "hidden_size")
-        if input_size < 1:
-            raise ValueError(f"input_size must be greater than zero, got {input_size}")
-        if hidden_size < 1:
-            raise ValueError(f"hidden_size must be greater than zero, got {hidden_size}")
+        input_size = check_int(input_size, "input_size", 1)
+        hidden_size = check_int(hidden_size, "hidden_size", 1)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bool(bias)
