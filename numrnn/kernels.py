@@ -261,7 +261,8 @@ def split_input(
 #   FUSED_FEATURES  FEATURES with the FUSED product (``w_aug_fm @ src_t``): small gated
 #             layers over several rows, where a step is many small calls and saving the
 #             input add and the projection GEMM is worth ~20 %.
-# In FEATURES, steps pass ``xt`` and ``ot`` as [G·H, N] and [P, N] (transposed views).
+# In FEATURES, steps pass ``xt`` and ``ot`` as [G·H, N] and [P, N], ``ot`` contiguous (the
+# caller transposes a chunk of outputs at once).
 # ufunc and np.dot outputs are passed positionally: measurably cheaper than out= on the
 # tiny operands where per-call overhead is the whole cost.
 ROWS, FEATURES, FUSED, FUSED_FEATURES = "rows", "features", "fused", "fused-features"
@@ -311,7 +312,6 @@ def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, layout: str = ROWS) ->
     S = _state(h0, layout)
     h, m = S, h0.shape[0]
     w_rec = {ROWS: w.w_hh_t, FEATURES: w.w_hh, FUSED: w.w_aug}[layout]
-    pre = np.empty_like(S) if fm else None
     dot, add = np.dot, np.add
     act = np.tanh if not w.relu else None
     zero = S.dtype.type(0)
@@ -324,8 +324,8 @@ def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, layout: str = ROWS) ->
             dot(h, w_rec, ot)  # [n, H] @ [H, H] -> [n, H]
             add(ot, a, ot)
         elif fm:
-            dot(w_rec, h, pre)  # [H, H] @ [H, N] -> [H, N]
-            add(pre, a, ot)
+            dot(w_rec, h, ot)  # [H, H] @ [H, N] -> [H, N]
+            add(ot, a, ot)
         else:
             dot(a, w_rec, ot)  # [1, D+1+H] @ [D+1+H, H] -> [1, H]
         if act is not None:
@@ -375,7 +375,6 @@ def lstm_scan(
             # The product goes to a contiguous buffer (BLAS and np.dot are fastest there);
             # row blocks, or a single row, are contiguous already.
             pre = gates if gates.flags.c_contiguous else pre_buf[:m]
-            t_rows = t.T  # for the projection: [N, H] view of tanh(c) ⊙ o
         if rows:
             dot(h, w_rec, pre)  # [n, P] @ [P, 4H] -> [n, 4H]
             add(pre, a, pre)
@@ -396,9 +395,7 @@ def lstm_scan(
             mul(o, t, ot)  # h' = σ(o) ⊙ tanh(c')
         else:
             mul(o, t, t)
-            if feat:
-                dot(t_rows, w_hr_t, ot.T)  # [N, H] @ [H, P] -> [N, P], the output rows
-            elif fm:
+            if fm:
                 dot(w_hr, t, ot)  # [P, H] @ [H, N] -> [P, N], the next step's h slot
             else:
                 dot(t, w_hr_t, ot)  # [n, H] @ [H, P] -> [n, P]

@@ -99,12 +99,27 @@ def _run_padded(mode, w, x, out, h0, c0, reverse):
     spans = _chunks(T, N * G * x.itemsize, reverse)
     longest = max(t1 - t0 for t0, t1 in spans)
     xp_buf = np.empty((longest, G, N) if fm else (longest, N, G), dtype=x.dtype)
+    # FEATURES steps write [P, N] blocks of a feature-major chunk buffer (contiguous, so the
+    # kernels may use np.dot), copied to the output once per chunk: measured 3-4x cheaper
+    # than writing each step through a transposed view at H = 1024. A one-step chunk's slot
+    # is also the state it reads: every kernel reads h before writing its output slot
+    # (np.dot itself accepts an ``out`` that overlaps its inputs).
+    o_buf = np.empty((longest, out.shape[-1], N), dtype=x.dtype) if fm else None
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def flush():  # the finished chunk's feature-major output to out
+        while pending:
+            dst, src = pending.pop()
+            dst[...] = src.transpose(0, 2, 1)
 
     def chunks():  # projects each chunk when the scan reaches it
         for t0, t1 in spans:
-            if fm:  # steps see [G·H, N] input blocks and [P, N] views of the output
+            flush()
+            if fm:  # steps see [G·H, N] input blocks and [P, N] output blocks
                 xp = kernels.project_features(x[t0:t1], w.w_in_fm, xp_buf[: t1 - t0])
-                parts = (*kernels.split_input(w, xp, axis=1), out[t0:t1].transpose(0, 2, 1))
+                ot = o_buf[: t1 - t0]
+                pending.append((out[t0:t1], ot))
+                parts = (*kernels.split_input(w, xp, axis=1), ot)
             else:
                 xp = kernels.project(x[t0:t1], w.w_in, xp_buf[: t1 - t0])
                 parts = (*kernels.split_input(w, xp), out[t0:t1])
@@ -113,7 +128,9 @@ def _run_padded(mode, w, x, out, h0, c0, reverse):
             yield zip(*parts)
 
     # chain and zip iterate in C: no Python frame per step
-    return _scan(mode, itertools.chain.from_iterable(chunks()), w, h0, c0, layout)
+    state = _scan(mode, itertools.chain.from_iterable(chunks()), w, h0, c0, layout)
+    flush()
+    return state
 
 
 def _run_packed(mode, w, data, out, offsets, h0, c0, reverse):
