@@ -60,6 +60,9 @@ __all__ = [
 ]
 
 Steps = Iterable[tuple[np.ndarray, np.ndarray]]
+# Where work buffers come from: ``np.empty``, or a ``_workspace.Workspace``'s ``empty``
+# (buffers kept between calls); every function that allocates takes one as ``empty``.
+Empty = Callable[[tuple, np.dtype], np.ndarray]
 
 
 class RNNWeights(NamedTuple):
@@ -180,11 +183,11 @@ def prepare_gru(w_ih, w_hh, b_ih=None, b_hh=None) -> GRUWeights:
     return GRUWeights(w_in, w_in_fm, w_hh_t, w_hh_fm, w_aug, _t(w_aug), b_hn)
 
 
-def project(x: np.ndarray, w_in: np.ndarray, out: np.ndarray) -> np.ndarray:
+def project(x: np.ndarray, w_in: np.ndarray, out: np.ndarray, empty: Empty = np.empty) -> np.ndarray:
     """Input part of a chunk of steps, ``out = [x, 1] [W_ih^T; b]``: [c, N, D] -> [c, N, G·H]."""
     c, n, d = x.shape
     if w_in.shape[0] == d + 1:  # with a bias: append the column of ones
-        x2 = np.empty((c, n, d + 1), dtype=x.dtype)
+        x2 = empty((c, n, d + 1), x.dtype)
         x2[..., :d] = x
         x2[..., d] = 1
     else:
@@ -193,7 +196,9 @@ def project(x: np.ndarray, w_in: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def project_features(x: np.ndarray, w_in_fm: np.ndarray, out: np.ndarray) -> np.ndarray:
+def project_features(
+    x: np.ndarray, w_in_fm: np.ndarray, out: np.ndarray, empty: Empty = np.empty
+) -> np.ndarray:
     """``project`` for the FEATURES layout: [c, N, D] -> [c, G·H, N], each step contiguous.
 
     One batched product ``[W_ih b] [x_t; 1]^T`` per chunk: each step's input part is then
@@ -201,7 +206,7 @@ def project_features(x: np.ndarray, w_in_fm: np.ndarray, out: np.ndarray) -> np.
     read with a stride of G·H per element (measured 4-10x slower per step at N >= 16).
     """
     c, n, d = x.shape
-    xt = np.empty((c, w_in_fm.shape[1], n), dtype=x.dtype)  # [c, D(+1), N]
+    xt = empty((c, w_in_fm.shape[1], n), x.dtype)  # [c, D(+1), N]
     xt[:, :d] = x.transpose(0, 2, 1)
     if w_in_fm.shape[1] == d + 1:
         xt[:, d] = 1
@@ -210,7 +215,7 @@ def project_features(x: np.ndarray, w_in_fm: np.ndarray, out: np.ndarray) -> np.
 
 
 def fused_steps(
-    x: np.ndarray, h0: np.ndarray, reverse: bool, features: bool = False
+    x: np.ndarray, h0: np.ndarray, reverse: bool, features: bool = False, empty: Empty = np.empty
 ) -> tuple[Iterator[tuple], np.ndarray]:
     """Steps of the fused paths: ``(src_t, h_t)`` with ``src_t = [x_t, 1, h_{t-1}]``.
 
@@ -224,13 +229,13 @@ def fused_steps(
     P = h0.shape[-1]
     x = x[::-1] if reverse else x
     if features:
-        src = np.empty((T + 1, D + 1 + P, N), dtype=x.dtype)  # [x_t; 1; h_{t-1}] per step
+        src = empty((T + 1, D + 1 + P, N), x.dtype)  # [x_t; 1; h_{t-1}] per step
         src[:T, :D] = x.transpose(0, 2, 1)
         src[:, D] = 1
         src[0, D + 1 :] = h0.T
         slots = src[1:, D + 1 :]
     else:
-        src = np.empty((T + 1, N, D + 1 + P), dtype=x.dtype)  # [x_t, 1, h_{t-1}] per step
+        src = empty((T + 1, N, D + 1 + P), x.dtype)  # [x_t, 1, h_{t-1}] per step
         src[:T, :, :D] = x
         src[:, :, D] = 1
         src[0, :, D + 1 :] = h0
@@ -306,7 +311,9 @@ def _final_state(S: np.ndarray, h: np.ndarray, m: int, fm: bool) -> np.ndarray:
     return S
 
 
-def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, layout: str = ROWS) -> np.ndarray:
+def rnn_scan(
+    steps: Steps, w: RNNWeights, h0: np.ndarray, layout: str = ROWS, empty: Empty = np.empty
+) -> np.ndarray:
     """Elman recurrence ``h' = act(xt + h W_hh^T)`` over ``steps``; returns the final state [N, H]."""
     rows, fm = layout == ROWS, layout == FEATURES
     S = _state(h0, layout)
@@ -337,7 +344,12 @@ def rnn_scan(steps: Steps, w: RNNWeights, h0: np.ndarray, layout: str = ROWS) ->
 
 
 def lstm_scan(
-    steps: Steps, w: LSTMWeights, h0: np.ndarray, c0: np.ndarray, layout: str = ROWS
+    steps: Steps,
+    w: LSTMWeights,
+    h0: np.ndarray,
+    c0: np.ndarray,
+    layout: str = ROWS,
+    empty: Empty = np.empty,
 ) -> tuple[np.ndarray, np.ndarray]:
     """LSTM recurrence over ``steps``; returns the final (state [N, P], cell [N, H]).
 
@@ -351,11 +363,11 @@ def lstm_scan(
     shape = (lambda k: (k, N)) if fm else (lambda k: (N, k))
     blk = _blocks(layout)
     dtype = h0.dtype
-    buf = np.empty(shape(5 * H), dtype)  # [i f o g c]
+    buf = empty(shape(5 * H), dtype)  # [i f o g c]
     blk(buf, 4 * H, 5 * H)[...] = c0.T if fm else c0
-    pre_buf = np.empty(shape(4 * H), dtype)
-    prod = np.empty(shape(2 * H), dtype)  # [i⊙g, f⊙c]
-    tc = np.empty(shape(H), dtype)  # tanh(c), then o ⊙ tanh(c) when projecting
+    pre_buf = empty(shape(4 * H), dtype)
+    prod = empty(shape(2 * H), dtype)  # [i⊙g, f⊙c]
+    tc = empty(shape(H), dtype)  # tanh(c), then o ⊙ tanh(c) when projecting
     w_rec = {ROWS: w.w_hh_t, FEATURES: w.w_hh, FUSED: w.w_aug, FUSED_FEATURES: w.w_aug_fm}[layout]
     w_hr_t = w.w_hr_t
     w_hr = None if w_hr_t is None else w_hr_t.T  # [P, H] view
@@ -405,7 +417,11 @@ def lstm_scan(
 
 
 def gru_scan(
-    steps: Iterable[tuple[np.ndarray, ...]], w: GRUWeights, h0: np.ndarray, layout: str = ROWS
+    steps: Iterable[tuple[np.ndarray, ...]],
+    w: GRUWeights,
+    h0: np.ndarray,
+    layout: str = ROWS,
+    empty: Empty = np.empty,
 ) -> np.ndarray:
     """GRU recurrence over ``steps`` of ``(x_rz, x_n, ot)``; returns the final state [N, H].
 
@@ -417,8 +433,8 @@ def gru_scan(
     N, H = h0.shape
     shape = (lambda k: (k, N)) if fm else (lambda k: (N, k))
     blk = _blocks(layout)
-    buf = np.empty(shape(4 * H if fused else 3 * H), h0.dtype)  # [r z n (x_n)]
-    diff = np.empty(shape(H), h0.dtype)
+    buf = empty(shape(4 * H if fused else 3 * H), h0.dtype)  # [r z n (x_n)]
+    diff = empty(shape(H), h0.dtype)
     w_rec = {ROWS: w.w_hh_t, FEATURES: w.w_hh, FUSED: w.w_aug, FUSED_FEATURES: w.w_aug_fm}[layout]
     b_hn = w.b_hn
     if fm and b_hn is not None:

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from . import _random, kernels
+from . import _random, _workspace, kernels
 from ._arrays import as_float_array, check_dtype, check_int, describe
 from .module import Module
 from .packing import PackedSequence, _as_packed
@@ -67,14 +67,14 @@ def _prepare(mode: str, p: dict[str, np.ndarray | None], sfx: str) -> Any:
     return kernels.prepare_rnn(w_ih, w_hh, b_ih, b_hh, relu=mode == "RNN_RELU")
 
 
-def _scan(mode: str, steps: Any, w: Any, h0: np.ndarray, c0: np.ndarray | None, layout: str):
+def _scan(mode: str, steps: Any, w: Any, h0: np.ndarray, c0: np.ndarray | None, layout: str, empty):
     # NaN and inf propagate silently, as in torch (steps project lazily, so this covers it too).
     with np.errstate(invalid="ignore", over="ignore"):
         if mode == "LSTM":
-            return kernels.lstm_scan(steps, w, h0, c0, layout)
+            return kernels.lstm_scan(steps, w, h0, c0, layout, empty)
         if mode == "GRU":
-            return kernels.gru_scan(steps, w, h0, layout), None
-        return kernels.rnn_scan(steps, w, h0, layout), None
+            return kernels.gru_scan(steps, w, h0, layout, empty), None
+        return kernels.rnn_scan(steps, w, h0, layout, empty), None
 
 
 def _chunks(T: int, step_bytes: int, reverse: bool) -> list[tuple[int, int]]:
@@ -83,14 +83,19 @@ def _chunks(T: int, step_bytes: int, reverse: bool) -> list[tuple[int, int]]:
     return spans[::-1] if reverse else spans
 
 
-def _run_padded(mode, w, x, out, h0, c0, reverse):
-    """One direction of one layer over a padded batch: x [T, N, D] -> out [T, N, P] (in place)."""
+def _run_padded(mode, w, x, out, h0, c0, reverse, ws):
+    """One direction of one layer over a padded batch: x [T, N, D] -> out [T, N, P] (in place).
+
+    Work buffers come from the workspace ``ws``, reset here: nothing of a previous run survives.
+    """
+    ws.reset()
+    empty = ws.empty
     T, N, _ = x.shape
     layout = kernels.choose_layout(w, N)
     if layout in (kernels.FUSED, kernels.FUSED_FEATURES):
         features = layout == kernels.FUSED_FEATURES
-        steps, slots = kernels.fused_steps(x, h0, reverse, features)
-        state = _scan(mode, steps, w, h0, c0, layout)
+        steps, slots = kernels.fused_steps(x, h0, reverse, features, empty)
+        state = _scan(mode, steps, w, h0, c0, layout, empty)
         slots = slots[::-1] if reverse else slots
         out[...] = slots.transpose(0, 2, 1) if features else slots
         return state
@@ -98,13 +103,13 @@ def _run_padded(mode, w, x, out, h0, c0, reverse):
     fm = layout == kernels.FEATURES
     spans = _chunks(T, N * G * x.itemsize, reverse)
     longest = max(t1 - t0 for t0, t1 in spans)
-    xp_buf = np.empty((longest, G, N) if fm else (longest, N, G), dtype=x.dtype)
+    xp_buf = empty((longest, G, N) if fm else (longest, N, G), x.dtype)
     # FEATURES steps write [P, N] blocks of a feature-major chunk buffer (contiguous, so the
     # kernels may use np.dot), copied to the output once per chunk: measured 3-4x cheaper
     # than writing each step through a transposed view at H = 1024. A one-step chunk's slot
     # is also the state it reads: every kernel reads h before writing its output slot
     # (np.dot itself accepts an ``out`` that overlaps its inputs).
-    o_buf = np.empty((longest, out.shape[-1], N), dtype=x.dtype) if fm else None
+    o_buf = empty((longest, out.shape[-1], N), x.dtype) if fm else None
     pending: list[tuple[np.ndarray, np.ndarray]] = []
 
     def flush():  # the finished chunk's feature-major output to out
@@ -116,33 +121,34 @@ def _run_padded(mode, w, x, out, h0, c0, reverse):
         for t0, t1 in spans:
             flush()
             if fm:  # steps see [G·H, N] input blocks and [P, N] output blocks
-                xp = kernels.project_features(x[t0:t1], w.w_in_fm, xp_buf[: t1 - t0])
+                xp = kernels.project_features(x[t0:t1], w.w_in_fm, xp_buf[: t1 - t0], empty)
                 ot = o_buf[: t1 - t0]
                 pending.append((out[t0:t1], ot))
                 parts = (*kernels.split_input(w, xp, axis=1), ot)
             else:
-                xp = kernels.project(x[t0:t1], w.w_in, xp_buf[: t1 - t0])
+                xp = kernels.project(x[t0:t1], w.w_in, xp_buf[: t1 - t0], empty)
                 parts = (*kernels.split_input(w, xp), out[t0:t1])
             if reverse:
                 parts = tuple(p[::-1] for p in parts)
             yield zip(*parts)
 
     # chain and zip iterate in C: no Python frame per step
-    state = _scan(mode, itertools.chain.from_iterable(chunks()), w, h0, c0, layout)
+    state = _scan(mode, itertools.chain.from_iterable(chunks()), w, h0, c0, layout, empty)
     flush()
     return state
 
 
-def _run_packed(mode, w, data, out, offsets, h0, c0, reverse):
+def _run_packed(mode, w, data, out, offsets, h0, c0, reverse, ws):
     """One direction of one layer over packed data [rows, D] -> out [rows, P] (in place)."""
+    ws.reset()
     T = len(offsets) - 1
     G = w.w_in.shape[1]
-    xp = np.empty((data.shape[0], G), dtype=data.dtype)
-    kernels.project(data[None], w.w_in, xp[None])
+    xp = ws.empty((data.shape[0], G), data.dtype)
+    kernels.project(data[None], w.w_in, xp[None], ws.empty)
     parts = (*kernels.split_input(w, xp), out)
     order = range(T - 1, -1, -1) if reverse else range(T)
     steps = (tuple(p[offsets[t] : offsets[t + 1]] for p in parts) for t in order)
-    return _scan(mode, steps, w, h0, c0, kernels.ROWS)
+    return _scan(mode, steps, w, h0, c0, kernels.ROWS, ws.empty)
 
 
 class RNNBase(Module):
@@ -320,17 +326,19 @@ class RNNBase(Module):
         dirs = self._num_directions
         h_n = np.empty_like(h0)
         c_n = None if c0 is None else np.empty_like(c0)
-        for k, layer in enumerate(self._weights()):
-            # One contiguous buffer per direction: every step writes whole rows, which
-            # lets the kernels use np.dot; directions are joined once per layer.
-            out = new_out(dirs)
-            for d, w in enumerate(layer):
-                i = k * dirs + d
-                h, c = run(self.mode, w, x, out[d], *extra, h0[i], None if c0 is None else c0[i], d == 1)
-                h_n[i] = h
-                if c is not None:
-                    c_n[i] = c
-            x = out[0] if dirs == 1 else np.concatenate(out, axis=-1)
+        with _workspace.borrow() as ws:  # work buffers kept between calls
+            for k, layer in enumerate(self._weights()):
+                # One contiguous buffer per direction: every step writes whole rows, which
+                # lets the kernels use np.dot; directions are joined once per layer.
+                out = new_out(dirs)
+                for d, w in enumerate(layer):
+                    i = k * dirs + d
+                    c0_i = None if c0 is None else c0[i]
+                    h, c = run(self.mode, w, x, out[d], *extra, h0[i], c0_i, d == 1, ws)
+                    h_n[i] = h
+                    if c is not None:
+                        c_n[i] = c
+                x = out[0] if dirs == 1 else np.concatenate(out, axis=-1)
         return x, h_n, c_n
 
     def _forward_packed(self, seq: PackedSequence, hx: Any) -> tuple[PackedSequence, Any]:
@@ -590,9 +598,10 @@ class _CellBase(Module):
             arrays.append(arr.reshape(N, self.hidden_size))
         w = self._derived(lambda: _prepare(self._mode, self._parameters, ""))
         out = np.empty((1, N, self.hidden_size), dtype=self.dtype)
-        h, c = _run_padded(
-            self._mode, w, x, out, arrays[0], arrays[1] if n_states == 2 else None, False
-        )
+        with _workspace.borrow() as ws:
+            h, c = _run_padded(
+                self._mode, w, x, out, arrays[0], arrays[1] if n_states == 2 else None, False, ws
+            )
         result = (h,) if c is None else (h, c)
         return tuple(r[0] for r in result) if unbatched else result
 

@@ -38,5 +38,6 @@ def test_uneven_chunks_match_torch(monkeypatch, name, N, steps_per_chunk, layout
         want_out, want_state = ref(x)
     out, state = layer(x.numpy())
     np.testing.assert_allclose(out, want_out.numpy(), rtol=1e-10, atol=1e-10)
-    for got, want in zip(state if name == "LSTM" else (state,), want_state if name == "LSTM" else (want_state,)):
+    states = zip(*((state, want_state) if name == "LSTM" else ((state,), (want_state,))))
+    for got, want in states:
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-10)
