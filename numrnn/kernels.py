@@ -299,7 +299,9 @@ def _blocks(layout: str) -> Callable[[np.ndarray, int, int], np.ndarray]:
 
 
 def _state(h0: np.ndarray, layout: str) -> np.ndarray:
-    return np.ascontiguousarray(h0.T) if layout in (FEATURES, FUSED_FEATURES) else h0.copy()
+    # Always a copy: the scan writes its final state here, and h0 may be the caller's array
+    # (ascontiguousarray would return h0.T itself when P or N is 1).
+    return np.array(h0.T if layout in (FEATURES, FUSED_FEATURES) else h0, order="C")
 
 
 def _final_state(S: np.ndarray, h: np.ndarray, m: int, fm: bool) -> np.ndarray:

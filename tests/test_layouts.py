@@ -98,3 +98,27 @@ def test_default_layout_choice_covers_all_three():
     assert CHOOSE_LAYOUT(wide, 1) == kernels.ROWS  # too big to fuse
     assert CHOOSE_LAYOUT(wide, 32) == kernels.FEATURES
     assert CHOOSE_LAYOUT(elman, 32) == kernels.ROWS
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("N", [1, 2, 9])
+@pytest.mark.parametrize("H", [1, 3])
+def test_initial_state_is_never_written(forced_layout, name, N, H):
+    # Regression: with H = 1 a feature-major state [H, N] is h0.T itself, and the scan used
+    # to write its final state into the caller's h0.
+    rng = np.random.default_rng(N * 10 + H)
+    layer = getattr(nn, name)(2, H, num_layers=2, bidirectional=True)
+    x = rng.standard_normal((4, N, 2)).astype(np.float32)
+    states = [rng.standard_normal((4, N, H)).astype(np.float32) for _ in range(2 if name == "LSTM" else 1)]
+    before = [s.copy() for s in states]
+    x_before = x.copy()
+    out, _ = layer(x, tuple(states) if name == "LSTM" else states[0])
+    for got, want in zip(states, before):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(x, x_before)
+    # and again through the cell, whose state is [N, H]
+    cell = getattr(nn, name + "Cell")(2, H)
+    cell_states = [s[0].copy() for s in states]
+    cell(x[0], tuple(cell_states) if name == "LSTM" else cell_states[0])
+    for got, want in zip(cell_states, states):
+        np.testing.assert_array_equal(got, want[0])
