@@ -10,6 +10,11 @@ from numrnn import _workspace, kernels, recurrent
 from numrnn._workspace import Workspace
 
 
+@pytest.fixture(autouse=True)
+def keep_small_requests(monkeypatch):
+    monkeypatch.setattr(_workspace, "SMALL_BYTES", 0)  # the tests use tiny buffers
+
+
 def test_slots_are_handed_out_in_order_and_reused_after_reset():
     ws = Workspace()
     a = ws.empty((3, 4), np.float32)
@@ -33,13 +38,16 @@ def test_slots_are_handed_out_in_order_and_reused_after_reset():
     assert ws.nbytes == held + 4  # a third slot
 
 
-def test_requests_above_the_limit_are_not_kept(monkeypatch):
+def test_requests_outside_the_limits_are_not_kept(monkeypatch):
     monkeypatch.setattr(_workspace, "KEEP_BYTES", 64)
+    monkeypatch.setattr(_workspace, "SMALL_BYTES", 8)
     ws = Workspace()
     big = ws.empty((100,), np.float32)
     assert big.shape == (100,) and ws.nbytes == 0
-    small = ws.empty((4,), np.float32)
-    assert small.shape == (4,) and ws.nbytes == 16
+    tiny = ws.empty((1,), np.float32)
+    assert tiny.shape == (1,) and ws.nbytes == 0
+    kept = ws.empty((4,), np.float32)
+    assert kept.shape == (4,) and ws.nbytes == 16
 
 
 def test_borrow_gives_each_concurrent_user_its_own_workspace():
