@@ -13,7 +13,10 @@ workspace hands out its slots in order (``empty``), each slot a byte buffer grow
 largest size ever asked of it; ``reset`` makes the slots available again. Concurrent
 calls borrow different workspaces, so modules stay safe to share between threads. Memory
 kept: at most ``KEEP_BYTES`` per slot (larger requests, and those under ``SMALL_BYTES``,
-get a fresh array every time), a handful of slots per workspace, one workspace per thread that ran a forward at once.
+get a fresh array every time), a handful of slots per workspace, one workspace per thread
+that ran a forward at once. A run must ask for a fixed number of buffers, whatever the
+length of the sequence (buffers for a chunk of steps are made once, for the longest
+chunk): every request takes a slot until the next ``reset``.
 """
 
 from __future__ import annotations

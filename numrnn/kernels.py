@@ -183,11 +183,16 @@ def prepare_gru(w_ih, w_hh, b_ih=None, b_hh=None) -> GRUWeights:
     return GRUWeights(w_in, w_in_fm, w_hh_t, w_hh_fm, w_aug, _t(w_aug), b_hn)
 
 
-def project(x: np.ndarray, w_in: np.ndarray, out: np.ndarray, empty: Empty = np.empty) -> np.ndarray:
-    """Input part of a chunk of steps, ``out = [x, 1] [W_ih^T; b]``: [c, N, D] -> [c, N, G·H]."""
+def project(
+    x: np.ndarray, w_in: np.ndarray, out: np.ndarray, scratch: np.ndarray | None = None
+) -> np.ndarray:
+    """Input part of a chunk of steps, ``out = [x, 1] [W_ih^T; b]``: [c, N, D] -> [c, N, G·H].
+
+    ``scratch``: room for ``[x, 1]`` ([c', N, D+1], c' >= c), reused from chunk to chunk.
+    """
     c, n, d = x.shape
     if w_in.shape[0] == d + 1:  # with a bias: append the column of ones
-        x2 = empty((c, n, d + 1), x.dtype)
+        x2 = np.empty((c, n, d + 1), x.dtype) if scratch is None else scratch[:c]
         x2[..., :d] = x
         x2[..., d] = 1
     else:
@@ -197,16 +202,17 @@ def project(x: np.ndarray, w_in: np.ndarray, out: np.ndarray, empty: Empty = np.
 
 
 def project_features(
-    x: np.ndarray, w_in_fm: np.ndarray, out: np.ndarray, empty: Empty = np.empty
+    x: np.ndarray, w_in_fm: np.ndarray, out: np.ndarray, scratch: np.ndarray | None = None
 ) -> np.ndarray:
     """``project`` for the FEATURES layout: [c, N, D] -> [c, G·H, N], each step contiguous.
 
     One batched product ``[W_ih b] [x_t; 1]^T`` per chunk: each step's input part is then
     read as a contiguous block, where a transposed view of ``project``'s result would be
     read with a stride of G·H per element (measured 4-10x slower per step at N >= 16).
+    ``scratch``: room for ``[x; 1]^T`` ([c', D+1, N], c' >= c), reused from chunk to chunk.
     """
     c, n, d = x.shape
-    xt = empty((c, w_in_fm.shape[1], n), x.dtype)  # [c, D(+1), N]
+    xt = np.empty((c, w_in_fm.shape[1], n), x.dtype) if scratch is None else scratch[:c]  # [c, D(+1), N]
     xt[:, :d] = x.transpose(0, 2, 1)
     if w_in_fm.shape[1] == d + 1:
         xt[:, d] = 1

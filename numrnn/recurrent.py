@@ -104,6 +104,11 @@ def _run_padded(mode, w, x, out, h0, c0, reverse, ws):
     spans = _chunks(T, N * G * x.itemsize, reverse)
     longest = max(t1 - t0 for t0, t1 in spans)
     xp_buf = empty((longest, G, N) if fm else (longest, N, G), x.dtype)
+    # Room for a chunk's input with the column of ones, one buffer for every chunk.
+    Din = w.w_in.shape[0]  # D + 1 with the bias row, else D
+    x_buf = None
+    if fm or Din != x.shape[-1]:
+        x_buf = empty((longest, Din, N) if fm else (longest, N, Din), x.dtype)
     # FEATURES steps write [P, N] blocks of a feature-major chunk buffer (contiguous, so the
     # kernels may use np.dot), copied to the output once per chunk: measured 3-4x cheaper
     # than writing each step through a transposed view at H = 1024. A one-step chunk's slot
@@ -121,12 +126,12 @@ def _run_padded(mode, w, x, out, h0, c0, reverse, ws):
         for t0, t1 in spans:
             flush()
             if fm:  # steps see [G·H, N] input blocks and [P, N] output blocks
-                xp = kernels.project_features(x[t0:t1], w.w_in_fm, xp_buf[: t1 - t0], empty)
+                xp = kernels.project_features(x[t0:t1], w.w_in_fm, xp_buf[: t1 - t0], x_buf)
                 ot = o_buf[: t1 - t0]
                 pending.append((out[t0:t1], ot))
                 parts = (*kernels.split_input(w, xp, axis=1), ot)
             else:
-                xp = kernels.project(x[t0:t1], w.w_in, xp_buf[: t1 - t0], empty)
+                xp = kernels.project(x[t0:t1], w.w_in, xp_buf[: t1 - t0], x_buf)
                 parts = (*kernels.split_input(w, xp), out[t0:t1])
             if reverse:
                 parts = tuple(p[::-1] for p in parts)
@@ -144,7 +149,8 @@ def _run_packed(mode, w, data, out, offsets, h0, c0, reverse, ws):
     T = len(offsets) - 1
     G = w.w_in.shape[1]
     xp = ws.empty((data.shape[0], G), data.dtype)
-    kernels.project(data[None], w.w_in, xp[None], ws.empty)
+    x_buf = ws.empty((1, data.shape[0], w.w_in.shape[0]), data.dtype)
+    kernels.project(data[None], w.w_in, xp[None], x_buf)
     parts = (*kernels.split_input(w, xp), out)
     order = range(T - 1, -1, -1) if reverse else range(T)
     steps = (tuple(p[offsets[t] : offsets[t + 1]] for p in parts) for t in order)

@@ -114,3 +114,24 @@ def test_threads_sharing_a_chunked_feature_major_layer_match_serial(monkeypatch)
         for got in outs:
             for a, b in zip(_flat(got), _flat(want)):
                 np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("layout", [kernels.ROWS, kernels.FEATURES])
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_memory_kept_does_not_grow_with_the_sequence(monkeypatch, name, layout):
+    # Regression: a scratch buffer taken once per chunk of steps held a slot per chunk, so
+    # a 20 000-step LSTM kept 156 MiB of slots (the long-sequence memory benchmark caught it).
+    monkeypatch.setattr(kernels, "choose_layout", lambda w, batch: layout)
+    monkeypatch.setattr(recurrent, "_CHUNK_BYTES", 2 * 3 * 4 * 8 * 4)  # 2 steps a chunk
+    monkeypatch.setattr(_workspace, "_POOL", [])  # only this test's workspace
+    layer = getattr(nn, name)(5, 8, num_layers=2, bidirectional=True)
+    rng = np.random.default_rng(5)
+
+    def kept_after(T):
+        layer(rng.standard_normal((T, 3, 5)).astype(np.float32))
+        (ws,) = _workspace._POOL
+        return ws.nbytes
+
+    short = kept_after(20)  # longer than a chunk (2-8 steps here)
+    assert short > 0
+    assert kept_after(200) == short
