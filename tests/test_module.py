@@ -4,11 +4,11 @@ import pickle
 import re
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
 import torch
+from _threads import run_threads
 from _torch_ref import assert_close, numpy_state, randomize_, state_signature, to_numpy, to_torch
 
 import numrnn as nn
@@ -551,28 +551,6 @@ def test_pickle_round_trip_gives_identical_outputs():
     assert_close(clone(x)[0], other(to_torch(x))[0], np.float32)
 
 
-def _run_threads(model, inputs, repeats=20):
-    results = [None] * len(inputs)
-    errors = []
-    barrier = threading.Barrier(len(inputs))
-
-    def work(i):
-        try:
-            barrier.wait()
-            outs = [model(inputs[i]) for _ in range(repeats)]
-            results[i] = outs
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert not errors, errors
-    return results
-
-
 @pytest.mark.parametrize("fresh", [True, False], ids=["first-call-concurrent", "warm"])
 def test_eight_threads_match_serial(fresh):
     t, serial_model = torch_and_numrnn(TorchNet, Net, seed=17)
@@ -587,7 +565,7 @@ def test_eight_threads_match_serial(fresh):
     model.load_state_dict(numpy_state(t))
     if not fresh:
         model(inputs[0])
-    results = _run_threads(model, inputs)
+    results = run_threads(model, inputs)
     for (y_exp, h_exp), outs, x in zip(expected, results, inputs):
         for y, h in outs:
             np.testing.assert_array_equal(y, y_exp)
@@ -693,7 +671,7 @@ def test_eight_threads_match_serial_every_layer_type(fresh):
     model.load_state_dict(numpy_state(t))
     if not fresh:
         model(inputs[0])
-    results = _run_threads(model, inputs)
+    results = run_threads(model, inputs)
     for exp, outs, ids in zip(expected, results, inputs):
         for got in outs:
             for a, b in zip(got, exp):

@@ -1,9 +1,8 @@
 """Work buffers kept between calls: slots, the pool, and that nothing returned aliases them."""
 
-import threading
-
 import numpy as np
 import pytest
+from _threads import run_threads
 
 import numrnn as nn
 from numrnn import _workspace, kernels, recurrent
@@ -94,22 +93,7 @@ def test_threads_sharing_a_chunked_feature_major_layer_match_serial(monkeypatch)
     inputs = [rng.standard_normal((11, 6, 5)).astype(np.float32) for _ in range(4)]
     monkeypatch.setattr(kernels, "choose_layout", lambda w, batch: kernels.FEATURES)
     expected = [layer(x) for x in inputs]
-    results, errors = [None] * len(inputs), []
-    barrier = threading.Barrier(len(inputs))
-
-    def work(i):
-        try:
-            barrier.wait()
-            results[i] = [layer(inputs[i]) for _ in range(15)]
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert not errors, errors
+    results = run_threads(layer, inputs, repeats=15)
     for want, outs in zip(expected, results):
         for got in outs:
             for a, b in zip(_flat(got), _flat(want)):
