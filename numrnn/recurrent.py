@@ -86,7 +86,8 @@ def _chunks(T: int, step_bytes: int, reverse: bool) -> list[tuple[int, int]]:
 def _run_padded(mode, w, x, out, h0, c0, reverse, ws):
     """One direction of one layer over a padded batch: x [T, N, D] -> out [T, N, P] (in place).
 
-    Work buffers come from the workspace ``ws``, reset here: nothing of a previous run survives.
+    ``out`` may be strided (one direction's half of a bidirectional output). Work buffers
+    come from the workspace ``ws``, reset here: nothing of a previous run survives.
     """
     ws.reset()
     empty = ws.empty
@@ -109,18 +110,25 @@ def _run_padded(mode, w, x, out, h0, c0, reverse, ws):
     x_buf = None
     if fm or Din != x.shape[-1]:
         x_buf = empty((longest, Din, N) if fm else (longest, N, Din), x.dtype)
-    # FEATURES steps write [P, N] blocks of a feature-major chunk buffer (contiguous, so the
-    # kernels may use np.dot), copied to the output once per chunk: measured 3-4x cheaper
-    # than writing each step through a transposed view at H = 1024. A one-step chunk's slot
-    # is also the state it reads: every kernel reads h before writing its output slot
-    # (np.dot itself accepts an ``out`` that overlaps its inputs).
-    o_buf = empty((longest, out.shape[-1], N), x.dtype) if fm else None
+    # Steps write whole contiguous slots (the kernels use np.dot into them). FEATURES steps
+    # write [P, N] blocks of a feature-major chunk buffer, copied to the output once per
+    # chunk: measured 3-4x cheaper than writing each step through a transposed view at
+    # H = 1024. ROWS steps write to the output itself, or to a chunk buffer when the output
+    # is strided (a bidirectional half). A one-step chunk's slot is also the state it reads:
+    # every kernel reads h before writing its output slot (np.dot itself accepts an ``out``
+    # that overlaps its inputs).
+    P = out.shape[-1]
+    o_buf = None
+    if fm:
+        o_buf = empty((longest, P, N), x.dtype)
+    elif not out.flags.c_contiguous:
+        o_buf = empty((longest, N, P), x.dtype)
     pending: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def flush():  # the finished chunk's feature-major output to out
+    def flush():  # the finished chunk's buffered output to out
         while pending:
             dst, src = pending.pop()
-            dst[...] = src.transpose(0, 2, 1)
+            dst[...] = src.transpose(0, 2, 1) if fm else src
 
     def chunks():  # projects each chunk when the scan reaches it
         for t0, t1 in spans:
@@ -132,7 +140,11 @@ def _run_padded(mode, w, x, out, h0, c0, reverse, ws):
                 parts = (*kernels.split_input(w, xp, axis=1), ot)
             else:
                 xp = kernels.project(x[t0:t1], w.w_in, xp_buf[: t1 - t0], x_buf)
-                parts = (*kernels.split_input(w, xp), out[t0:t1])
+                ot = out[t0:t1]
+                if o_buf is not None:
+                    ot = o_buf[: t1 - t0]
+                    pending.append((out[t0:t1], ot))
+                parts = (*kernels.split_input(w, xp), ot)
             if reverse:
                 parts = tuple(p[::-1] for p in parts)
             yield zip(*parts)
@@ -144,17 +156,25 @@ def _run_padded(mode, w, x, out, h0, c0, reverse, ws):
 
 
 def _run_packed(mode, w, data, out, offsets, h0, c0, reverse, ws):
-    """One direction of one layer over packed data [rows, D] -> out [rows, P] (in place)."""
+    """One direction of one layer over packed data [rows, D] -> out [rows, P] (in place).
+
+    ``out`` may be strided (a bidirectional half): the steps then write a contiguous buffer,
+    copied to it at the end.
+    """
     ws.reset()
     T = len(offsets) - 1
     G = w.w_in.shape[1]
     xp = ws.empty((data.shape[0], G), data.dtype)
     x_buf = ws.empty((1, data.shape[0], w.w_in.shape[0]), data.dtype)
     kernels.project(data[None], w.w_in, xp[None], x_buf)
-    parts = (*kernels.split_input(w, xp), out)
+    target = out if out.flags.c_contiguous else ws.empty(out.shape, out.dtype)
+    parts = (*kernels.split_input(w, xp), target)
     order = range(T - 1, -1, -1) if reverse else range(T)
     steps = (tuple(p[offsets[t] : offsets[t + 1]] for p in parts) for t in order)
-    return _scan(mode, steps, w, h0, c0, kernels.ROWS, ws.empty)
+    state = _scan(mode, steps, w, h0, c0, kernels.ROWS, ws.empty)
+    if target is not out:
+        out[...] = target
+    return state
 
 
 class RNNBase(Module):
@@ -317,8 +337,9 @@ class RNNBase(Module):
                 f"{self._name}: input has a sequence length of 0; at least 1 step is needed"
             )
         h0, c0 = self._initial_states(hx, N, unbatched)
+        width = self._num_directions * self._out_size
         out, h_n, c_n = self._run_layers(
-            x, h0, c0, lambda dirs: np.empty((dirs, T, N, self._out_size), dtype=self.dtype), _run_padded
+            x, h0, c0, lambda: np.empty((T, N, width), self.dtype), _run_padded
         )
         if unbatched:
             out, h_n = out[:, 0], h_n[:, 0]
@@ -332,19 +353,21 @@ class RNNBase(Module):
         dirs = self._num_directions
         h_n = np.empty_like(h0)
         c_n = None if c0 is None else np.empty_like(c0)
+        P = self._out_size
         with _workspace.borrow() as ws:  # work buffers kept between calls
             for k, layer in enumerate(self._weights()):
-                # One contiguous buffer per direction: every step writes whole rows, which
-                # lets the kernels use np.dot; directions are joined once per layer.
-                out = new_out(dirs)
+                # Each direction writes its half of the layer's output [..., dirs·P] itself
+                # (a strided view when bidirectional): no per-direction outputs to join.
+                out = new_out()
                 for d, w in enumerate(layer):
                     i = k * dirs + d
                     c0_i = None if c0 is None else c0[i]
-                    h, c = run(self.mode, w, x, out[d], *extra, h0[i], c0_i, d == 1, ws)
+                    half = out[..., d * P : (d + 1) * P]
+                    h, c = run(self.mode, w, x, half, *extra, h0[i], c0_i, d == 1, ws)
                     h_n[i] = h
                     if c is not None:
                         c_n[i] = c
-                x = out[0] if dirs == 1 else np.concatenate(out, axis=-1)
+                x = out
         return x, h_n, c_n
 
     def _forward_packed(self, seq: PackedSequence, hx: Any) -> tuple[PackedSequence, Any]:
@@ -371,7 +394,7 @@ class RNNBase(Module):
             data,
             h0,
             c0,
-            lambda dirs: np.empty((dirs, rows, self._out_size), dtype=self.dtype),
+            lambda: np.empty((rows, self._num_directions * self._out_size), dtype=self.dtype),
             _run_packed,
             offsets,
         )

@@ -41,3 +41,23 @@ def test_uneven_chunks_match_torch(monkeypatch, name, N, steps_per_chunk, layout
     states = zip(*((state, want_state) if name == "LSTM" else ((state,), (want_state,))))
     for got, want in states:
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_bidirectional_stack_allocates_only_its_layer_outputs(monkeypatch, name):
+    # Each direction writes its half of the layer output: no per-direction outputs and no
+    # joined copy. With two layers, what a forward allocates beyond its kept work buffers
+    # is the two layer outputs (the first is freed after the second layer has read it).
+    import tracemalloc
+
+    monkeypatch.setattr(recurrent, "_CHUNK_BYTES", 64 << 10)
+    layer = getattr(nn, name)(8, 16, num_layers=2, bidirectional=True)
+    x = np.random.default_rng(0).standard_normal((2000, 8, 8)).astype(np.float32)
+    layer(x)  # warm: the work buffers are kept from here on
+    tracemalloc.start()
+    try:
+        out, _ = layer(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= 2.3 * out.nbytes, (peak, out.nbytes)  # joining directions made it 3x
