@@ -285,13 +285,17 @@ def choose_layout(w: RNNWeights | LSTMWeights | GRUWeights, batch: int) -> str:
     Measured (benchmarks/, 2 threads): gated layers are faster in FEATURES from two rows
     on (contiguous gate blocks: 1.0-1.9x at N = 2..64, H = 16..512), and small ones
     faster still fused (1.1-1.3x at N = 8..32, H = 32..256, within the byte limits
-    above); the Elman RNN, whose step has no gate blocks, is faster in ROWS (1.0-1.6x).
+    above). The Elman RNN, whose step has no gate blocks, is faster in ROWS (1.0-3.6x),
+    except for 16-32 rows of a wide layer: there OpenBLAS runs ``W_hh h^T`` much faster
+    than ``h W_hh^T`` (the long dimension as the GEMM's M), which outweighs the
+    transposed copies of input and output (FEATURES 0.74-0.89x the time of ROWS at
+    N = 16, 32 and H = 256..1024; 1.02-1.21x at N = 8, 12; 0.94-1.16x at N = 64).
     """
     fused_bytes = -1 if w.w_aug is None else w.w_aug.nbytes
     if batch == 1:
         return FUSED if 0 <= fused_bytes <= FUSED_ROW_BYTES else ROWS
     if isinstance(w, RNNWeights):
-        return ROWS
+        return FEATURES if 16 <= batch <= 32 and w.w_hh.shape[0] >= 256 else ROWS
     if batch >= 8 and 0 <= fused_bytes <= FUSED_FEATURES_BYTES[type(w).__name__]:
         return FUSED_FEATURES
     return FEATURES

@@ -98,6 +98,11 @@ def test_default_layout_choice_covers_all_three():
     assert CHOOSE_LAYOUT(wide, 1) == kernels.ROWS  # too big to fuse
     assert CHOOSE_LAYOUT(wide, 32) == kernels.FEATURES
     assert CHOOSE_LAYOUT(elman, 32) == kernels.ROWS
+    wide_elman = nn.RNN(64, 512)._weights()[0][0]
+    assert CHOOSE_LAYOUT(wide_elman, 16) == kernels.FEATURES  # 16-32 rows of a wide layer
+    assert CHOOSE_LAYOUT(wide_elman, 32) == kernels.FEATURES
+    assert CHOOSE_LAYOUT(wide_elman, 8) == kernels.ROWS
+    assert CHOOSE_LAYOUT(wide_elman, 64) == kernels.ROWS
 
 
 @pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
@@ -122,3 +127,24 @@ def test_initial_state_is_never_written(forced_layout, name, N, H):
     cell(x[0], tuple(cell_states) if name == "LSTM" else cell_states[0])
     for got, want in zip(cell_states, states):
         np.testing.assert_array_equal(got, want[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_wide_elman_layer_in_its_default_feature_major_layout_matches_torch(dtype, nonlinearity):
+    torch.manual_seed(7)
+    tdtype = torch.float64 if dtype == np.float64 else torch.float32
+    ref = torch.nn.RNN(6, 256, num_layers=2, nonlinearity=nonlinearity, bidirectional=True).to(tdtype)
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.uniform_(-0.1, 0.1)
+    layer = nn.RNN(6, 256, num_layers=2, nonlinearity=nonlinearity, bidirectional=True, dtype=dtype)
+    layer.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    assert kernels.choose_layout(layer._weights()[0][0], 16) == kernels.FEATURES
+    x, h0 = torch.randn(9, 16, 6, dtype=tdtype), torch.randn(4, 16, 256, dtype=tdtype)
+    with torch.no_grad():
+        want_out, want_h = ref(x, h0)
+    out, h = layer(x.numpy(), h0.numpy())
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out, want_out.numpy(), **tol)
+    np.testing.assert_allclose(h, want_h.numpy(), **tol)
