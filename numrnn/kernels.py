@@ -333,10 +333,6 @@ def _constant(value: float, dtype: np.dtype) -> np.ndarray:
 _CONSTANTS: dict[tuple[float, np.dtype], np.ndarray] = {}
 
 
-def _half(dtype: np.dtype) -> np.ndarray:
-    return _constant(0.5, dtype)
-
-
 def _final_state(S: np.ndarray, h: np.ndarray, m: int, fm: bool) -> np.ndarray:
     """The scan's last state into ``S``, returned as [N, P] whatever the layout."""
     if fm:
@@ -408,7 +404,7 @@ def lstm_scan(
     proj = w_hr_t is not None
     w_hr = None if w_hr_t is None else w_hr_t.T  # [P, H] view
     dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
-    half = _half(dtype)
+    half = _constant(0.5, dtype)
 
     def views(m: int) -> tuple[np.ndarray, ...]:  # of the buffers, for the m live rows
         b, p, t = (buf, prod, tc) if fm else (buf[:m], prod[:m], tc[:m])
@@ -482,7 +478,7 @@ def gru_scan(
     if fm and b_hn is not None:
         b_hn = b_hn[:, None]  # [H, 1]: broadcast along the batch
     dot, add, mul, tanh, sub = np.dot, np.add, np.multiply, np.tanh, np.subtract
-    half = _half(h0.dtype)
+    half = _constant(0.5, h0.dtype)
 
     def views(m: int) -> tuple[np.ndarray, ...]:  # of the buffers, for the m live rows
         b, d = (buf, diff) if fm else (buf[:m], diff[:m])

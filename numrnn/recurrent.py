@@ -165,7 +165,8 @@ def _run_packed(mode, w, data, out, offsets, h0, c0, reverse, ws):
     T = len(offsets) - 1
     G = w.w_in.shape[1]
     xp = ws.empty((data.shape[0], G), data.dtype)
-    x_buf = ws.empty((1, data.shape[0], w.w_in.shape[0]), data.dtype)
+    Din = w.w_in.shape[0]  # D + 1 with the bias row, else D (no [x, 1] copy needed)
+    x_buf = ws.empty((1, data.shape[0], Din), data.dtype) if Din != data.shape[1] else None
     kernels.project(data[None], w.w_in, xp[None], x_buf)
     target = out if out.flags.c_contiguous else ws.empty(out.shape, out.dtype)
     parts = (*kernels.split_input(w, xp), target)
